@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * ctl: the command language and the control socket.
+ *
+ * One parser serves the config file (sluice -f), the socket (sluicectl) and
+ * the tests: ctl_exec() takes one command line. Commands that change the
+ * configuration edit a copy of the current snapshot and publish it only if
+ * every step succeeded, so a refused command changes nothing. Everything here
+ * runs on the control thread (the EAL main lcore); nothing here runs on a
+ * worker.
+ */
+#ifndef SLUICE_CTL_H
+#define SLUICE_CTL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* A growable output buffer. */
+struct ctl_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+void ctl_buf_free(struct ctl_buf *b);
+void ctl_buf_reset(struct ctl_buf *b);
+__attribute__((format(printf, 2, 3))) void ctl_printf(struct ctl_buf *b, const char *fmt, ...);
+
+/*
+ * Execute one command line (comments and blank lines are no-ops). Output goes
+ * to @out; with @json, "show" commands print one JSON document. Returns 0, or
+ * -errno with a one-line reason in @out (no trailing newline) and nothing
+ * changed.
+ */
+int ctl_exec(const char *line, bool json, struct ctl_buf *out);
+
+/*
+ * Apply every line of @path in order. On the first error print
+ * "PATH:LINE: reason" to @err and return -1; 0 when all applied.
+ */
+int ctl_apply_file(const char *path, FILE *err);
+
+/* Create the control socket at @path (its directory too). 0 or -errno. */
+int ctl_server_open(const char *path);
+
+/* Serve clients for up to @timeout_ms. */
+void ctl_server_poll(int timeout_ms);
+
+/* Once per second: sample counters for rates ("new flows/s"). */
+void ctl_tick(void);
+
+void ctl_server_close(void);
+
+#endif

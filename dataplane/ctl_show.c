@@ -1,0 +1,1048 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The "show" commands and "clear stats".
+ *
+ * Counters live in per-lcore memory with one writer each (stats.h); shows sum
+ * them over worker_list[] and count a per-object entry only when its gen is
+ * the gen of the object in the current snapshot, so an entry left over from a
+ * deleted object in a reused slot is never shown as the new object's.
+ * "clear stats" never writes worker memory: it records a baseline here that
+ * every show subtracts from the monotonic counters. Gauges (active flows,
+ * tuples in use) are not cleared.
+ *
+ * Output is deterministic for equal state: objects in slot order, workers in
+ * index order. Human output is a table with a header line; with --json every
+ * show prints exactly one JSON document.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_ethdev.h>
+#include <rte_version.h>
+
+#include "cfg.h"
+#include "ctl_priv.h"
+#include "flow.h"
+#include "neigh.h"
+#include "stats.h"
+#include "worker.h"
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "unknown"
+#endif
+
+#define CTL_FLOWS_LIMIT 100
+#define CTL_TAB_COLS	16
+
+/* ---- baseline of "clear stats" ---- */
+
+struct ctl_base_obj {
+	uint32_t gen;
+	uint64_t total;
+	uint64_t alloc_failures;
+};
+
+static struct {
+	struct stats_lcore lcore[WORKER_MAX]; /* by worker index */
+	struct ctl_base_obj svc[CFG_MAX_SERVICES];
+	struct ctl_base_obj be[CFG_MAX_BACKENDS];
+	struct ctl_base_obj snat[CFG_MAX_SNAT];
+} ctl_base;
+
+static uint64_t ctl_since(uint64_t now, uint64_t base)
+{
+	/* Never negative, even if a reader raced a worker at clear time. */
+	return now >= base ? now - base : 0;
+}
+
+static const struct worker *ctl_worker(uint16_t i)
+{
+	return i < worker_count && i < WORKER_MAX ? worker_list[i] : NULL;
+}
+
+/* Counters of worker @i since "clear stats". */
+static void ctl_lcore_net(uint16_t i, struct stats_lcore *net)
+{
+	const struct worker *w = ctl_worker(i);
+	const struct stats_lcore *b = &ctl_base.lcore[i];
+
+	memset(net, 0, sizeof(*net));
+	if (w == NULL)
+		return;
+	net->rx_packets = ctl_since(w->stats.rx_packets, b->rx_packets);
+	net->tx_packets = ctl_since(w->stats.tx_packets, b->tx_packets);
+	net->flows_created = ctl_since(w->stats.flows_created, b->flows_created);
+	net->flows_expired = ctl_since(w->stats.flows_expired, b->flows_expired);
+	net->flows_closed = ctl_since(w->stats.flows_closed, b->flows_closed);
+	net->icmp_errors_translated =
+		ctl_since(w->stats.icmp_errors_translated, b->icmp_errors_translated);
+	net->icmp_sent = ctl_since(w->stats.icmp_sent, b->icmp_sent);
+	net->arp_requests_sent = ctl_since(w->stats.arp_requests_sent, b->arp_requests_sent);
+	for (int r = 0; r < STATS_DROP_COUNT; r++)
+		net->drops[r] = ctl_since(w->stats.drops[r], b->drops[r]);
+}
+
+static void ctl_sum_service(const struct cfg *c, int s, uint64_t *active, uint64_t *total)
+{
+	*active = *total = 0;
+	for (uint16_t i = 0; i < worker_count; i++) {
+		const struct worker *w = ctl_worker(i);
+
+		if (w == NULL || w->svc[s].gen != c->services[s].gen)
+			continue;
+		*active += w->svc[s].active;
+		*total += w->svc[s].total;
+	}
+}
+
+uint64_t ctl_stats_service_total(const struct cfg *c, int slot)
+{
+	uint64_t active, total;
+
+	ctl_sum_service(c, slot, &active, &total);
+	return total;
+}
+
+static void ctl_sum_backend(const struct cfg *c, int b, uint64_t *active, uint64_t *total,
+			    uint64_t *fail)
+{
+	*active = *total = *fail = 0;
+	for (uint16_t i = 0; i < worker_count; i++) {
+		const struct worker *w = ctl_worker(i);
+
+		if (w == NULL || w->be[b].gen != c->backends[b].gen)
+			continue;
+		*active += w->be[b].active;
+		*total += w->be[b].total;
+		*fail += w->be[b].alloc_failures;
+	}
+}
+
+static void ctl_sum_snat(const struct cfg *c, int n, uint64_t *in_use, uint64_t *fail)
+{
+	*in_use = *fail = 0;
+	for (uint16_t i = 0; i < worker_count; i++) {
+		const struct worker *w = ctl_worker(i);
+
+		if (w == NULL || w->snat[n].gen != c->snat[n].gen)
+			continue;
+		*in_use += w->snat[n].in_use;
+		*fail += w->snat[n].alloc_failures;
+	}
+}
+
+/* What is left of a baseline for an object whose gen is @gen. */
+static const struct ctl_base_obj *ctl_base_of(const struct ctl_base_obj *b, uint32_t gen)
+{
+	static const struct ctl_base_obj none;
+
+	return b->gen == gen ? b : &none;
+}
+
+int ctl_clear_stats(struct ctl_ctx *x, int argc, char **argv)
+{
+	const struct cfg *c = x->c;
+	uint64_t a;
+
+	(void)argv;
+	if (argc != 0)
+		return ctl_usage(x);
+	memset(&ctl_base, 0, sizeof(ctl_base));
+	for (uint16_t i = 0; i < worker_count && i < WORKER_MAX; i++)
+		if (worker_list[i] != NULL)
+			ctl_base.lcore[i] = worker_list[i]->stats;
+	for (int s = 0; s < CFG_MAX_SERVICES; s++) {
+		if (!c->services[s].used)
+			continue;
+		ctl_base.svc[s].gen = c->services[s].gen;
+		ctl_sum_service(c, s, &a, &ctl_base.svc[s].total);
+	}
+	for (int b = 0; b < CFG_MAX_BACKENDS; b++) {
+		if (!c->backends[b].used)
+			continue;
+		ctl_base.be[b].gen = c->backends[b].gen;
+		ctl_sum_backend(c, b, &a, &ctl_base.be[b].total, &ctl_base.be[b].alloc_failures);
+	}
+	for (int n = 0; n < CFG_MAX_SNAT; n++) {
+		if (!c->snat[n].used)
+			continue;
+		ctl_base.snat[n].gen = c->snat[n].gen;
+		ctl_sum_snat(c, n, &a, &ctl_base.snat[n].alloc_failures);
+	}
+	return 0;
+}
+
+/* ---- output helpers ---- */
+
+/* Rows of tab-separated cells, printed with aligned columns. */
+struct ctl_tab {
+	struct ctl_buf rows;
+};
+
+__attribute__((format(printf, 2, 3))) static void ctl_tab_row(struct ctl_tab *t, const char *fmt,
+							      ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ctl_vprintf(&t->rows, fmt, ap);
+	va_end(ap);
+	ctl_printf(&t->rows, "\n");
+}
+
+static void ctl_tab_flush(struct ctl_tab *t, struct ctl_buf *out)
+{
+	size_t width[CTL_TAB_COLS] = { 0 };
+	const char *p;
+	size_t col = 0, cell = 0;
+
+	if (t->rows.len == 0)
+		return;
+	for (p = t->rows.data; *p != '\0'; p++) {
+		if (*p == '\t' || *p == '\n') {
+			if (col < CTL_TAB_COLS && cell > width[col])
+				width[col] = cell;
+			col = *p == '\t' ? col + 1 : 0;
+			cell = 0;
+		} else {
+			cell++;
+		}
+	}
+	col = 0;
+	for (p = t->rows.data; *p != '\0';) {
+		size_t len = strcspn(p, "\t\n");
+
+		if (p[len] == '\t') {
+			ctl_printf(out, "%-*.*s  ", (int)(col < CTL_TAB_COLS ? width[col] : len),
+				   (int)len, p);
+			col++;
+		} else {
+			ctl_printf(out, "%.*s\n", (int)len, p);
+			col = 0;
+		}
+		p += len + 1;
+	}
+	ctl_buf_free(&t->rows);
+}
+
+static void ctl_jstr(struct ctl_buf *b, const char *key, const char *val)
+{
+	ctl_printf(b, "\"%s\":", key);
+	ctl_json_str(b, val);
+}
+
+static void ctl_ju64(struct ctl_buf *b, const char *key, uint64_t val)
+{
+	ctl_printf(b, "\"%s\":%" PRIu64, key, val);
+}
+
+static const char *ctl_fmt_mac(const struct rte_ether_addr *m, char *buf)
+{
+	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m->addr_bytes[0], m->addr_bytes[1],
+		 m->addr_bytes[2], m->addr_bytes[3], m->addr_bytes[4], m->addr_bytes[5]);
+	return buf;
+}
+
+static const char *ctl_proto_name(uint8_t proto)
+{
+	return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" : "?";
+}
+
+/* ---- version, interfaces, L3 ---- */
+
+int ctl_show_version(struct ctl_ctx *x, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 0)
+		return ctl_usage(x);
+	if (x->json) {
+		ctl_printf(x->out, "{");
+		ctl_jstr(x->out, "version", SLUICE_VERSION);
+		ctl_printf(x->out, ",");
+		ctl_jstr(x->out, "dpdk", rte_version());
+		ctl_printf(x->out, "}\n");
+	} else {
+		ctl_printf(x->out, "sluice %s (%s)\n", SLUICE_VERSION, rte_version());
+	}
+	return 0;
+}
+
+int ctl_show_interfaces(struct ctl_ctx *x, int argc, char **argv)
+{
+	const struct cfg *c = x->c;
+	struct ctl_tab t = { 0 };
+	bool first = true;
+
+	(void)argv;
+	if (argc != 0)
+		return ctl_usage(x);
+	if (x->json)
+		ctl_printf(x->out, "[");
+	else
+		ctl_tab_row(&t, "PORT\tNAME\tDEVICE\tMAC\tLINK\tSPEED\tRX-PACKETS\tTX-PACKETS\t"
+				"RX-DROPPED\tTX-DROPPED");
+	for (uint16_t p = 0; p < CFG_MAX_PORTS; p++) {
+		const struct cfg_port *cp = &c->ports[p];
+		struct rte_eth_stats st = { 0 };
+		struct rte_eth_link link = { 0 };
+		const char *state = "unknown";
+		char mac[18], speed[16] = "-";
+		uint64_t rx_drop, tx_drop;
+
+		if (!cp->present)
+			continue;
+		/*
+		 * Only ports the EAL probed have ethdev state. The check reads a
+		 * static array, so it is also safe in unit tests without an EAL.
+		 */
+		if (rte_eth_dev_is_valid_port(p)) {
+			if (rte_eth_stats_get(p, &st) != 0)
+				memset(&st, 0, sizeof(st));
+			if (rte_eth_link_get_nowait(p, &link) == 0) {
+				state = link.link_status ? "up" : "down";
+				if (link.link_status &&
+				    link.link_speed != RTE_ETH_SPEED_NUM_UNKNOWN &&
+				    link.link_speed != RTE_ETH_SPEED_NUM_NONE)
+					snprintf(speed, sizeof(speed), "%u", link.link_speed);
+			}
+		}
+		/* Dropped by the NIC for want of descriptors or mbufs, or failed. */
+		rx_drop = st.imissed + st.rx_nombuf + st.ierrors;
+		tx_drop = st.oerrors;
+		ctl_fmt_mac(&cp->mac, mac);
+		if (!x->json) {
+			ctl_tab_row(&t,
+				    "%u\t%s\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
+				    "\t%" PRIu64,
+				    p, cp->name[0] ? cp->name : "-", cp->dev, mac, state, speed,
+				    st.ipackets, st.opackets, rx_drop, tx_drop);
+			continue;
+		}
+		ctl_printf(x->out, "%s{\"port\":%u,", first ? "" : ",", p);
+		ctl_jstr(x->out, "name", cp->name);
+		ctl_printf(x->out, ",");
+		ctl_jstr(x->out, "device", cp->dev);
+		ctl_printf(x->out, ",");
+		ctl_jstr(x->out, "mac", mac);
+		ctl_printf(x->out, ",");
+		ctl_jstr(x->out, "link", state);
+		ctl_printf(x->out, ",\"speed_mbps\":%s,", strcmp(speed, "-") ? speed : "null");
+		ctl_ju64(x->out, "rx_packets", st.ipackets);
+		ctl_printf(x->out, ",");
+		ctl_ju64(x->out, "tx_packets", st.opackets);
+		ctl_printf(x->out, ",");
+		ctl_ju64(x->out, "rx_bytes", st.ibytes);
+		ctl_printf(x->out, ",");
+		ctl_ju64(x->out, "tx_bytes", st.obytes);
+		ctl_printf(x->out, ",");
+		ctl_ju64(x->out, "rx_dropped", rx_drop);
+		ctl_printf(x->out, ",");
+		ctl_ju64(x->out, "tx_dropped", tx_drop);
+		ctl_printf(x->out, "}");
+		first = false;
+	}
+	if (x->json)
+		ctl_printf(x->out, "]\n");
+	else
+		ctl_tab_flush(&t, x->out);
+	return 0;
+}
+
+int ctl_show_addrs(struct ctl_ctx *x, int argc, char **argv)
+{
+	const struct cfg *c = x->c;
+	struct ctl_tab t = { 0 };
+	char ip[CTL_ADDR_SIZE];
+
+	(void)argv;
+	if (argc != 0)
+		return ctl_usage(x);
+	if (x->json)
+		ctl_printf(x->out, "[");
+	else
+		ctl_tab_row(&t, "ADDRESS\tDEV");
+	for (uint16_t i = 0; i < c->naddrs; i++) {
+		const struct cfg_addr *a = &c->addrs[i];
+
+		ctl_fmt_ip(a->ip, ip);
+		if (!x->json) {
+			ctl_tab_row(&t, "%s/%u\t%s", ip, a->plen, ctl_port_label(c, a->port));
+			continue;
+		}
+		ctl_printf(x->out, "%s{", i ? "," : "");
+		ctl_jstr(x->out, "addr", ip);
+		ctl_printf(x->out, ",\"plen\":%u,", a->plen);
+		ctl_jstr(x->out, "dev", ctl_port_label(c, a->port));
+		ctl_printf(x->out, ",\"port\":%u}", a->port);
+	}
+	if (x->json)
+		ctl_printf(x->out, "]\n");
+	else
+		ctl_tab_flush(&t, x->out);
+	return 0;
+}
+
+int ctl_show_routes(struct ctl_ctx *x, int argc, char **argv)
+{
+	const struct cfg *c = x->c;
+	struct ctl_tab t = { 0 };
+	char pfx[CTL_ADDR_SIZE], gw[CTL_ADDR_SIZE];
+
+	(void)argv;
+	if (argc != 0)
+		return ctl_usage(x);
+	if (x->json)
+		ctl_printf(x->out, "[");
+	else
+		ctl_tab_row(&t, "PREFIX\tVIA\tDEV\tTYPE");
+	/* The fib is what the dataplane uses: longest prefix first. */
+	for (uint16_t i = 0; i < c->nfib && c->fib != NULL; i++) {
+		const struct cfg_route *r = &c->fib[i];
+		const char *type = r->connected ? "connected" : "static";
+
+		ctl_fmt_ip(r->prefix, pfx);
+		ctl_fmt_ip(r->gw, gw);
+		if (!x->json) {
+			ctl_tab_row(&t, "%s/%u\t%s\t%s\t%s", pfx, r->plen, r->gw ? gw : "-",
+				    ctl_port_label(c, r->port), type);
+			continue;
+		}
+		ctl_printf(x->out, "%s{\"prefix\":\"%s/%u\",\"via\":", i ? "," : "", pfx, r->plen);
+		if (r->gw)
+			ctl_json_str(x->out, gw);
+		else
+			ctl_printf(x->out, "null");
+		ctl_printf(x->out, ",");
+		ctl_jstr(x->out, "dev", ctl_port_label(c, r->port));
+		ctl_printf(x->out, ",\"port\":%u,", r->port);
+		ctl_jstr(x->out, "type", type);
+		ctl_printf(x->out, "}");
+	}
+	if (x->json)
+		ctl_printf(x->out, "]\n");
+	else
+		ctl_tab_flush(&t, x->out);
+	return 0;
+}
+
+static void ctl_neigh_row(struct ctl_ctx *x, struct ctl_tab *t, bool *first, uint32_t ip,
+			  uint16_t port, const struct rte_ether_addr *mac, const char *state,
+			  int lcore)
+{
+	const struct cfg *c = x->c;
+	char a[CTL_ADDR_SIZE], m[18], lc[12] = "-";
+
+	ctl_fmt_ip(ip, a);
+	if (mac != NULL)
+		ctl_fmt_mac(mac, m);
+	if (lcore >= 0)
+		snprintf(lc, sizeof(lc), "%d", lcore);
+	if (!x->json) {
+		ctl_tab_row(t, "%s\t%s\t%s\t%s\t%s", a, mac ? m : "-", ctl_port_label(c, port),
+			    state, lc);
+		return;
+	}
+	ctl_printf(x->out, "%s{", *first ? "" : ",");
+	ctl_jstr(x->out, "addr", a);
+	ctl_printf(x->out, ",\"mac\":");
+	if (mac != NULL)
+		ctl_json_str(x->out, m);
+	else
+		ctl_printf(x->out, "null");
+	ctl_printf(x->out, ",");
+	ctl_jstr(x->out, "dev", ctl_port_label(c, port));
+	ctl_printf(x->out, ",\"port\":%u,", port);
+	ctl_jstr(x->out, "state", state);
+	ctl_printf(x->out, ",\"lcore\":%s}", lcore >= 0 ? lc : "null");
+	*first = false;
+}
+
+int ctl_show_neigh(struct ctl_ctx *x, int argc, char **argv)
+{
+	const struct cfg *c = x->c;
+	struct ctl_tab t = { 0 };
+	bool first = true;
+
+	(void)argv;
+	if (argc != 0)
+		return ctl_usage(x);
+	if (x->json)
+		ctl_printf(x->out, "[");
+	else
+		ctl_tab_row(&t, "ADDRESS\tMAC\tDEV\tSTATE\tLCORE");
+	for (uint16_t i = 0; i < c->nneigh; i++)
+		ctl_neigh_row(x, &t, &first, c->neigh[i].ip, c->neigh[i].port, &c->neigh[i].mac,
+			      "permanent", -1);
+	/* Each lcore has its own cache; entries are read racily, for display only. */
+	for (uint16_t wi = 0; wi < worker_count; wi++) {
+		const struct worker *w = ctl_worker(wi);
+
+		if (w == NULL || w->neigh == NULL)
+			continue;
+		for (uint32_t i = 0; i < NEIGH_MAX; i++) {
+			const struct neigh_entry *e = &w->neigh->e[i];
+			uint8_t state = e->state;
+
+			if (state == NEIGH_FREE)
+				continue;
+			ctl_neigh_row(x, &t, &first, e->ip, e->port,
+				      state == NEIGH_REACHABLE ? &e->mac : NULL,
+				      neigh_state_name(state), (int)w->lcore);
+		}
+	}
+	if (x->json)
+		ctl_printf(x->out, "]\n");
+	else
+		ctl_tab_flush(&t, x->out);
+	return 0;
+}
+
+/* ---- services, backends, SNAT ---- */
+
+static bool ctl_svc_may_use(const struct cfg_service *svc, int snat_slot)
+{
+	return svc->snat_all || (svc->snat_mask & (UINT64_C(1) << snat_slot)) != 0;
+}
+
+static void ctl_svc_snat_text(const struct cfg *c, const struct cfg_service *svc, struct ctl_buf *b)
+{
+	char ip[CTL_ADDR_SIZE];
+	bool any = false;
+
+	if (svc->snat_all) {
+		ctl_printf(b, "all");
+		return;
+	}
+	for (int n = 0; n < CFG_MAX_SNAT; n++) {
+		if (!c->snat[n].used || !ctl_svc_may_use(svc, n))
+			continue;
+		ctl_printf(b, "%s%s", any ? "," : "", ctl_fmt_ip(c->snat[n].ip, ip));
+		any = true;
+	}
+	if (!any)
+		ctl_printf(b, "none");
+}
+
+int ctl_show_services(struct ctl_ctx *x, int argc, char **argv)
+{
+	const struct cfg *c = x->c;
+	struct ctl_tab t = { 0 };
+	struct ctl_buf snat = { 0 };
+	bool first = true;
+	int only = -1;
+
+	if (argc > 1)
+		return ctl_usage(x);
+	if (argc == 1) {
+		only = cfg_service_find(c, argv[0]);
+		if (only < 0)
+			return ctl_fail(x, -ENOENT, "no such service \"%s\"", argv[0]);
+	}
+	if (x->json)
+		ctl_printf(x->out, "[");
+	else
+		ctl_tab_row(&t,
+			    "NAME\tVIP\tPORT\tPROTO\tSCHED\tSNAT\tBACKENDS\tACTIVE\tTOTAL\tNEW/S");
+	for (int s = 0; s < CFG_MAX_SERVICES; s++) {
+		const struct cfg_service *svc = &c->services[s];
+		char vip[CTL_ADDR_SIZE];
+		uint64_t active, total, rate;
+		unsigned int nbe = 0;
+
+		if (!svc->used || (only >= 0 && s != only))
+			continue;
+		for (int b = 0; b < CFG_MAX_BACKENDS; b++)
+			if (c->backends[b].used && c->backends[b].svc == s)
+				nbe++;
+		ctl_sum_service(c, s, &active, &total);
+		total = ctl_since(total, ctl_base_of(&ctl_base.svc[s], svc->gen)->total);
+		rate = ctl_rate_service(s, svc->gen);
+		ctl_fmt_ip(svc->vip, vip);
+		ctl_buf_reset(&snat);
+		ctl_svc_snat_text(c, svc, &snat);
+		if (!x->json) {
+			ctl_tab_row(
+				&t,
+				"%s\t%s\t%u\t%s\t%s\t%s\t%u\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64,
+				svc->name, vip, ntohs(svc->l4port), ctl_proto_name(svc->proto),
+				cfg_sched_name(svc->sched), snat.data, nbe, active, total, rate);
+			continue;
+		}
+		ctl_printf(x->out, "%s{", first ? "" : ",");
+		ctl_jstr(x->out, "name", svc->name);
+		ctl_printf(x->out, ",");
+		ctl_jstr(x->out, "vip", vip);
+		ctl_printf(x->out, ",\"port\":%u,", ntohs(svc->l4port));
+		ctl_jstr(x->out, "proto", ctl_proto_name(svc->proto));
+		ctl_printf(x->out, ",");
+		ctl_jstr(x->out, "sched", cfg_sched_name(svc->sched));
+		ctl_printf(x->out, ",\"snat_all\":%s,\"snat\":[", svc->snat_all ? "true" : "false");
+		for (int n = 0, k = 0; n < CFG_MAX_SNAT; n++) {
+			char ip[CTL_ADDR_SIZE];
+
+			if (!c->snat[n].used || !ctl_svc_may_use(svc, n))
+				continue;
+			ctl_printf(x->out, "%s", k++ ? "," : "");
+			ctl_json_str(x->out, ctl_fmt_ip(c->snat[n].ip, ip));
+		}
+		ctl_printf(x->out, "],\"backends\":%u,", nbe);
+		ctl_ju64(x->out, "active_flows", active);
+		ctl_printf(x->out, ",");
+		ctl_ju64(x->out, "total_flows", total);
+		ctl_printf(x->out, ",");
+		ctl_ju64(x->out, "new_flows_per_s", rate);
+		ctl_printf(x->out, "}");
+		first = false;
+	}
+	ctl_buf_free(&snat);
+	if (x->json)
+		ctl_printf(x->out, "]\n");
+	else
+		ctl_tab_flush(&t, x->out);
+	return 0;
+}
+
+int ctl_show_backends(struct ctl_ctx *x, int argc, char **argv)
+{
+	const struct cfg *c = x->c;
+	struct ctl_tab t = { 0 };
+	bool first = true;
+	int only = -1;
+
+	if (argc > 1)
+		return ctl_usage(x);
+	if (argc == 1) {
+		only = cfg_service_find(c, argv[0]);
+		if (only < 0)
+			return ctl_fail(x, -ENOENT, "no such service \"%s\"", argv[0]);
+	}
+	if (x->json)
+		ctl_printf(x->out, "[");
+	else
+		ctl_tab_row(&t, "SERVICE\tADDRESS\tPORT\tWEIGHT\tSTATE\tHEALTH\tACTIVE\tTOTAL");
+	/* Grouped by service, both in slot order. */
+	for (int s = 0; s < CFG_MAX_SERVICES; s++) {
+		const struct cfg_service *svc = &c->services[s];
+
+		if (!svc->used || (only >= 0 && s != only))
+			continue;
+		for (int b = 0; b < CFG_MAX_BACKENDS; b++) {
+			const struct cfg_backend *be = &c->backends[b];
+			const struct ctl_base_obj *base;
+			uint64_t active, total, fail;
+			char ip[CTL_ADDR_SIZE];
+
+			if (!be->used || be->svc != s)
+				continue;
+			ctl_sum_backend(c, b, &active, &total, &fail);
+			base = ctl_base_of(&ctl_base.be[b], be->gen);
+			total = ctl_since(total, base->total);
+			fail = ctl_since(fail, base->alloc_failures);
+			ctl_fmt_ip(be->ip, ip);
+			if (!x->json) {
+				ctl_tab_row(&t, "%s\t%s\t%u\t%u\t%s\t%s\t%" PRIu64 "\t%" PRIu64,
+					    svc->name, ip, ntohs(be->l4port), be->weight,
+					    cfg_backend_state_name(be->state), "unchecked", active,
+					    total);
+				continue;
+			}
+			ctl_printf(x->out, "%s{", first ? "" : ",");
+			ctl_jstr(x->out, "service", svc->name);
+			ctl_printf(x->out, ",");
+			ctl_jstr(x->out, "addr", ip);
+			ctl_printf(x->out, ",\"port\":%u,\"weight\":%u,", ntohs(be->l4port),
+				   be->weight);
+			ctl_jstr(x->out, "state", cfg_backend_state_name(be->state));
+			/* No health checks yet: say so instead of claiming "up". */
+			ctl_printf(x->out, ",");
+			ctl_jstr(x->out, "health", "unchecked");
+			ctl_printf(x->out, ",");
+			ctl_ju64(x->out, "active_flows", active);
+			ctl_printf(x->out, ",");
+			ctl_ju64(x->out, "total_flows", total);
+			ctl_printf(x->out, ",");
+			ctl_ju64(x->out, "alloc_failures", fail);
+			ctl_printf(x->out, "}");
+			first = false;
+		}
+	}
+	if (x->json)
+		ctl_printf(x->out, "]\n");
+	else
+		ctl_tab_flush(&t, x->out);
+	return 0;
+}
+
+int ctl_show_snat(struct ctl_ctx *x, int argc, char **argv)
+{
+	const struct cfg *c = x->c;
+	struct ctl_tab t = { 0 };
+	bool first = true;
+
+	(void)argv;
+	if (argc != 0)
+		return ctl_usage(x);
+	if (x->json)
+		ctl_printf(x->out, "[");
+	else
+		ctl_tab_row(&t, "ADDRESS\tPORTS\tDEV\tIN-USE\tQUARANTINED\tALLOC-FAILURES");
+	for (int n = 0; n < CFG_MAX_SNAT; n++) {
+		const struct cfg_snat *sn = &c->snat[n];
+		char ip[CTL_ADDR_SIZE], ports[16];
+		uint64_t in_use, fail;
+
+		if (!sn->used)
+			continue;
+		ctl_sum_snat(c, n, &in_use, &fail);
+		fail = ctl_since(fail, ctl_base_of(&ctl_base.snat[n], sn->gen)->alloc_failures);
+		ctl_fmt_ip(sn->ip, ip);
+		snprintf(ports, sizeof(ports), "%u-%u", sn->lo, sn->hi);
+		/* Quarantine comes with the port-space work; nothing is held yet. */
+		if (!x->json) {
+			ctl_tab_row(&t, "%s\t%s\t%s\t%" PRIu64 "\t0\t%" PRIu64, ip, ports,
+				    ctl_port_label(c, sn->port), in_use, fail);
+			continue;
+		}
+		ctl_printf(x->out, "%s{", first ? "" : ",");
+		ctl_jstr(x->out, "addr", ip);
+		ctl_printf(x->out, ",");
+		ctl_jstr(x->out, "ports", ports);
+		ctl_printf(x->out, ",");
+		ctl_jstr(x->out, "dev", ctl_port_label(c, sn->port));
+		ctl_printf(x->out, ",");
+		ctl_ju64(x->out, "in_use", in_use);
+		ctl_printf(x->out, ",\"quarantined\":0,");
+		ctl_ju64(x->out, "alloc_failures", fail);
+		ctl_printf(x->out, "}");
+		first = false;
+	}
+	if (x->json)
+		ctl_printf(x->out, "]\n");
+	else
+		ctl_tab_flush(&t, x->out);
+	return 0;
+}
+
+int ctl_show_portspace(struct ctl_ctx *x, int argc, char **argv)
+{
+	const struct cfg *c = x->c;
+	const struct cfg_service *svc;
+	uint64_t in_use, total, fail, ports = 0, free_;
+	char name[CTL_ADDR_SIZE];
+	uint32_t ip = 0;
+	uint16_t l4port = 0;
+	int s, b;
+
+	if (argc != 2)
+		return ctl_usage(x);
+	s = cfg_service_find(c, argv[0]);
+	if (s < 0)
+		return ctl_fail(x, -ENOENT, "no such service \"%s\"", argv[0]);
+	svc = &c->services[s];
+	if (ctl_parse_ipport(argv[1], &ip, &l4port) < 0)
+		return ctl_fail(x, -EINVAL, "%s: bad address:port", argv[1]);
+	b = cfg_backend_find(c, s, ip, l4port);
+	if (b < 0)
+		return ctl_fail(x, -ENOENT, "no backend %s in service \"%s\"", argv[1], svc->name);
+	/* Every live flow to the backend holds exactly one tuple toward it. */
+	ctl_sum_backend(c, b, &in_use, &total, &fail);
+	for (int n = 0; n < CFG_MAX_SNAT; n++)
+		if (c->snat[n].used && ctl_svc_may_use(svc, n))
+			ports += (uint64_t)c->snat[n].hi - c->snat[n].lo + 1;
+	free_ = ctl_since(ports, in_use);
+	ctl_fmt_ipport(ip, l4port, name);
+	if (x->json) {
+		ctl_printf(x->out, "{");
+		ctl_jstr(x->out, "service", svc->name);
+		ctl_printf(x->out, ",");
+		ctl_jstr(x->out, "backend", name);
+		ctl_printf(x->out,
+			   ",\"in_use\":%" PRIu64 ",\"quarantined\":0,\"free\":%" PRIu64
+			   ",\"total\":%" PRIu64 "}\n",
+			   in_use, free_, ports);
+	} else {
+		struct ctl_tab t = { 0 };
+
+		ctl_tab_row(&t, "SERVICE\tBACKEND\tIN-USE\tQUARANTINED\tFREE\tTOTAL");
+		ctl_tab_row(&t, "%s\t%s\t%" PRIu64 "\t0\t%" PRIu64 "\t%" PRIu64, svc->name, name,
+			    in_use, free_, ports);
+		ctl_tab_flush(&t, x->out);
+	}
+	return 0;
+}
+
+/* ---- flows ---- */
+
+int ctl_show_flows(struct ctl_ctx *x, int argc, char **argv)
+{
+	const struct cfg *c = x->c;
+	struct ctl_tab t = { 0 };
+	const char *svc_name = NULL, *be_name = NULL, *limit_s = NULL;
+	uint32_t limit = CTL_FLOWS_LIMIT, bip = 0;
+	uint64_t shown = 0, matched = 0;
+	uint16_t bport = 0;
+	int svc = -1;
+
+	for (int i = 0; i < argc; i += 2) {
+		const char **slot = strcmp(argv[i], "service") == 0 ? &svc_name :
+				    strcmp(argv[i], "backend") == 0 ? &be_name :
+				    strcmp(argv[i], "limit") == 0   ? &limit_s :
+								      NULL;
+
+		if (slot == NULL || i + 1 >= argc)
+			return ctl_usage(x);
+		if (*slot != NULL)
+			return ctl_fail(x, -EINVAL, "\"%s\" given twice", argv[i]);
+		*slot = argv[i + 1];
+	}
+	if (svc_name != NULL) {
+		svc = cfg_service_find(c, svc_name);
+		if (svc < 0)
+			return ctl_fail(x, -ENOENT, "no such service \"%s\"", svc_name);
+	}
+	if (be_name != NULL && ctl_parse_ipport(be_name, &bip, &bport) < 0)
+		return ctl_fail(x, -EINVAL, "%s: bad address:port", be_name);
+	/* limit 0: every flow. */
+	if (limit_s != NULL && ctl_parse_u32(limit_s, 0, UINT32_MAX, &limit) < 0)
+		return ctl_fail(x, -EINVAL, "%s: bad limit", limit_s);
+	if (x->json)
+		ctl_printf(x->out, "[");
+	else
+		ctl_tab_row(&t, "CLIENT\tVIP\tSNAT\tBACKEND\tPROTO\tSTATE\tAGE\tTS-OFFSET\tLCORE\t"
+				"SERVICE");
+	for (uint16_t wi = 0; wi < worker_count; wi++) {
+		const struct worker *w = ctl_worker(wi);
+		uint32_t cap;
+
+		if (w == NULL || w->ft == NULL)
+			continue;
+		cap = flow_capacity(w->ft);
+		for (uint32_t i = 0; i < cap; i++) {
+			const struct flow *f = flow_at(w->ft, i);
+			char cl[CTL_ADDR_SIZE], vip[CTL_ADDR_SIZE], sn[CTL_ADDR_SIZE],
+				be[CTL_ADDR_SIZE];
+			const char *state, *sname = "-";
+			uint64_t age;
+
+			if (f == NULL)
+				continue;
+			if (svc >= 0 && (f->svc != svc || f->svc_gen != c->services[svc].gen))
+				continue;
+			if (be_name != NULL && (f->bip != bip || f->bport != bport))
+				continue;
+			matched++;
+			if (limit != 0 && shown >= limit)
+				continue;
+			shown++;
+			if (f->svc < CFG_MAX_SERVICES && c->services[f->svc].used &&
+			    c->services[f->svc].gen == f->svc_gen)
+				sname = c->services[f->svc].name;
+			state = f->proto == IPPROTO_UDP ? "udp" : cfg_tcp_state_name(f->state);
+			age = w->now_ms > f->created_ms ? (w->now_ms - f->created_ms) / 1000 : 0;
+			ctl_fmt_ipport(f->cip, f->cport, cl);
+			ctl_fmt_ipport(f->vip, f->vport, vip);
+			ctl_fmt_ipport(f->sip, f->sport, sn);
+			ctl_fmt_ipport(f->bip, f->bport, be);
+			if (!x->json) {
+				ctl_tab_row(&t, "%s\t%s\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%u\t%u\t%s",
+					    cl, vip, sn, be, ctl_proto_name(f->proto), state, age,
+					    f->ts_off, w->lcore, sname);
+				continue;
+			}
+			ctl_printf(x->out, "%s{", shown > 1 ? "," : "");
+			ctl_jstr(x->out, "client", cl);
+			ctl_printf(x->out, ",");
+			ctl_jstr(x->out, "vip", vip);
+			ctl_printf(x->out, ",");
+			ctl_jstr(x->out, "snat", sn);
+			ctl_printf(x->out, ",");
+			ctl_jstr(x->out, "backend", be);
+			ctl_printf(x->out, ",");
+			ctl_jstr(x->out, "proto", ctl_proto_name(f->proto));
+			ctl_printf(x->out, ",");
+			ctl_jstr(x->out, "state", state);
+			ctl_printf(x->out, ",");
+			ctl_ju64(x->out, "age_s", age);
+			ctl_printf(x->out, ",\"ts_offset\":%u,\"lcore\":%u,", f->ts_off, w->lcore);
+			ctl_jstr(x->out, "service", sname);
+			ctl_printf(x->out, "}");
+		}
+	}
+	if (x->json) {
+		ctl_printf(x->out, "]\n");
+	} else {
+		ctl_tab_flush(&t, x->out);
+		if (matched > shown)
+			ctl_printf(x->out,
+				   "(%" PRIu64 " of %" PRIu64
+				   " flows shown; \"limit 0\" shows all)\n",
+				   shown, matched);
+	}
+	return 0;
+}
+
+/* ---- counters ---- */
+
+int ctl_show_stats(struct ctl_ctx *x, int argc, char **argv)
+{
+	struct stats_lcore net[WORKER_MAX], sum = { 0 };
+	uint64_t active[WORKER_MAX] = { 0 }, active_sum = 0, drops = 0;
+	uint16_t n = worker_count < WORKER_MAX ? worker_count : WORKER_MAX;
+	struct ctl_tab t = { 0 };
+
+	(void)argv;
+	if (argc != 0)
+		return ctl_usage(x);
+	for (uint16_t i = 0; i < n; i++) {
+		const struct worker *w = ctl_worker(i);
+
+		ctl_lcore_net(i, &net[i]);
+		if (w != NULL && w->ft != NULL)
+			active[i] = flow_count(w->ft);
+		active_sum += active[i];
+		sum.rx_packets += net[i].rx_packets;
+		sum.tx_packets += net[i].tx_packets;
+		sum.flows_created += net[i].flows_created;
+		sum.flows_expired += net[i].flows_expired;
+		sum.flows_closed += net[i].flows_closed;
+		sum.icmp_errors_translated += net[i].icmp_errors_translated;
+		sum.icmp_sent += net[i].icmp_sent;
+		sum.arp_requests_sent += net[i].arp_requests_sent;
+		for (int r = 0; r < STATS_DROP_COUNT; r++)
+			sum.drops[r] += net[i].drops[r];
+	}
+	for (int r = 0; r < STATS_DROP_COUNT; r++)
+		drops += sum.drops[r];
+	if (x->json) {
+		struct ctl_buf *o = x->out;
+
+		ctl_printf(o, "{\"flows_active\":%" PRIu64 ",", active_sum);
+		ctl_ju64(o, "flows_created", sum.flows_created);
+		ctl_printf(o, ",");
+		ctl_ju64(o, "flows_expired", sum.flows_expired);
+		ctl_printf(o, ",");
+		ctl_ju64(o, "flows_closed", sum.flows_closed);
+		ctl_printf(o, ",");
+		ctl_ju64(o, "rx_packets", sum.rx_packets);
+		ctl_printf(o, ",");
+		ctl_ju64(o, "tx_packets", sum.tx_packets);
+		ctl_printf(o, ",");
+		ctl_ju64(o, "icmp_errors_translated", sum.icmp_errors_translated);
+		ctl_printf(o, ",");
+		ctl_ju64(o, "icmp_sent", sum.icmp_sent);
+		ctl_printf(o, ",");
+		ctl_ju64(o, "arp_requests_sent", sum.arp_requests_sent);
+		ctl_printf(o, ",\"drops_total\":%" PRIu64 ",\"drops\":{", drops);
+		for (int r = 0; r < STATS_DROP_COUNT; r++)
+			ctl_printf(o, "%s\"%s\":%" PRIu64, r ? "," : "",
+				   stats_drop_name((enum stats_drop)r), sum.drops[r]);
+		ctl_printf(o, "},\"workers\":[");
+		for (uint16_t i = 0; i < n; i++) {
+			const struct worker *w = ctl_worker(i);
+
+			ctl_printf(o,
+				   "%s{\"lcore\":%u,\"rx_packets\":%" PRIu64
+				   ",\"tx_packets\":%" PRIu64 ",\"flows_created\":%" PRIu64
+				   ",\"flows_active\":%" PRIu64 ",\"flows_expired\":%" PRIu64
+				   ",\"flows_closed\":%" PRIu64 "}",
+				   i ? "," : "", w != NULL ? w->lcore : 0, net[i].rx_packets,
+				   net[i].tx_packets, net[i].flows_created, active[i],
+				   net[i].flows_expired, net[i].flows_closed);
+		}
+		ctl_printf(o, "]}\n");
+		return 0;
+	}
+	ctl_tab_row(&t, "COUNTER\tVALUE");
+	ctl_tab_row(&t, "rx_packets\t%" PRIu64, sum.rx_packets);
+	ctl_tab_row(&t, "tx_packets\t%" PRIu64, sum.tx_packets);
+	ctl_tab_row(&t, "flows_created\t%" PRIu64, sum.flows_created);
+	ctl_tab_row(&t, "flows_active\t%" PRIu64, active_sum);
+	ctl_tab_row(&t, "flows_expired\t%" PRIu64, sum.flows_expired);
+	ctl_tab_row(&t, "flows_closed\t%" PRIu64, sum.flows_closed);
+	ctl_tab_row(&t, "icmp_errors_translated\t%" PRIu64, sum.icmp_errors_translated);
+	ctl_tab_row(&t, "icmp_sent\t%" PRIu64, sum.icmp_sent);
+	ctl_tab_row(&t, "arp_requests_sent\t%" PRIu64, sum.arp_requests_sent);
+	ctl_tab_row(&t, "drops\t%" PRIu64, drops);
+	ctl_tab_flush(&t, x->out);
+	ctl_printf(x->out, "\n");
+	ctl_tab_row(&t,
+		    "LCORE\tRX-PACKETS\tTX-PACKETS\tFLOWS-CREATED\tFLOWS-ACTIVE\tFLOWS-EXPIRED");
+	for (uint16_t i = 0; i < n; i++) {
+		const struct worker *w = ctl_worker(i);
+
+		ctl_tab_row(&t, "%u\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64,
+			    w != NULL ? w->lcore : 0, net[i].rx_packets, net[i].tx_packets,
+			    net[i].flows_created, active[i], net[i].flows_expired);
+	}
+	ctl_tab_flush(&t, x->out);
+	return 0;
+}
+
+int ctl_show_drops(struct ctl_ctx *x, int argc, char **argv)
+{
+	uint64_t sum[STATS_DROP_COUNT] = { 0 };
+	struct ctl_tab t = { 0 };
+
+	(void)argv;
+	if (argc != 0)
+		return ctl_usage(x);
+	for (uint16_t i = 0; i < worker_count && i < WORKER_MAX; i++) {
+		struct stats_lcore net;
+
+		ctl_lcore_net(i, &net);
+		for (int r = 0; r < STATS_DROP_COUNT; r++)
+			sum[r] += net.drops[r];
+	}
+	if (x->json)
+		ctl_printf(x->out, "{");
+	/* No header line: the contract is one reason per line. */
+	for (int r = 0; r < STATS_DROP_COUNT; r++) {
+		const char *name = stats_drop_name((enum stats_drop)r);
+
+		if (x->json)
+			ctl_printf(x->out, "%s\"%s\":%" PRIu64, r ? "," : "", name, sum[r]);
+		else
+			ctl_tab_row(&t, "%s\t%" PRIu64, name, sum[r]);
+	}
+	if (x->json)
+		ctl_printf(x->out, "}\n");
+	else
+		ctl_tab_flush(&t, x->out);
+	return 0;
+}
+
+int ctl_show_settings(struct ctl_ctx *x, int argc, char **argv)
+{
+	static const char *const states[CFG_TCP_STATE_COUNT] = { "syn", "established", "closing",
+								 "closed" };
+	const struct cfg_timeouts *to = &x->c->to;
+
+	(void)argv;
+	if (argc != 0)
+		return ctl_usage(x);
+	if (x->json) {
+		ctl_printf(x->out,
+			   "{\"tcp\":{\"tw_quarantine\":%u,\"ts_rewrite\":%s,\"tw_reuse\":%s,"
+			   "\"timeout\":{",
+			   to->tw_quarantine, to->ts_rewrite ? "true" : "false",
+			   to->tw_reuse ? "true" : "false");
+		for (int s = 0; s < CFG_TCP_STATE_COUNT; s++)
+			ctl_printf(x->out, "%s\"%s\":%u", s ? "," : "", states[s], to->tcp[s]);
+		ctl_printf(x->out, "}},\"udp\":{\"timeout\":%u}}\n", to->udp);
+		return 0;
+	}
+	/* Printed as the commands that set them, so the output is a valid config. */
+	ctl_printf(x->out, "set tcp tw-quarantine %u\n", to->tw_quarantine);
+	ctl_printf(x->out, "set tcp ts-rewrite %s\n", to->ts_rewrite ? "on" : "off");
+	ctl_printf(x->out, "set tcp tw-reuse %s\n", to->tw_reuse ? "on" : "off");
+	for (int s = 0; s < CFG_TCP_STATE_COUNT; s++)
+		ctl_printf(x->out, "set tcp timeout %s %u\n", states[s], to->tcp[s]);
+	ctl_printf(x->out, "set udp timeout %u\n", to->udp);
+	return 0;
+}
