@@ -129,9 +129,6 @@ struct cfg_service {
 struct cfg_timeouts {
 	uint32_t tcp[CFG_TCP_STATE_COUNT]; /* seconds */
 	uint32_t udp;
-	uint32_t tw_quarantine; /* stored for the port-space work; not yet enforced */
-	bool ts_rewrite;	/* stored for the timestamp work; not yet enforced */
-	bool tw_reuse;
 };
 
 struct kmap;

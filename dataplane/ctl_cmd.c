@@ -770,17 +770,21 @@ int ctl_cmd_set_tcp(struct ctl_ctx *x, int argc, char **argv)
 	};
 	struct cfg_timeouts *to = &x->c->to;
 
-	if (argc == 2 && strcmp(argv[0], "tw-quarantine") == 0)
-		return ctl_seconds(x, argv[1], 0, &to->tw_quarantine);
-	if (argc == 2 && strcmp(argv[0], "ts-rewrite") == 0) {
-		if (ctl_parse_onoff(argv[1], &to->ts_rewrite) < 0)
-			return ctl_fail(x, -EINVAL, "%s: expected on or off", argv[1]);
-		return 0;
+	/* Parsed and validated so that the error names the real problem; refused
+	 * until the features exist rather than accepted and silently ignored. */
+	if (argc == 2 && strcmp(argv[0], "tw-quarantine") == 0) {
+		uint32_t v;
+
+		if (ctl_seconds(x, argv[1], 0, &v) < 0)
+			return -EINVAL;
+		return ctl_fail(x, -EOPNOTSUPP, "tw-quarantine is not implemented yet");
 	}
-	if (argc == 2 && strcmp(argv[0], "tw-reuse") == 0) {
-		if (ctl_parse_onoff(argv[1], &to->tw_reuse) < 0)
+	if (argc == 2 && (strcmp(argv[0], "ts-rewrite") == 0 || strcmp(argv[0], "tw-reuse") == 0)) {
+		bool on;
+
+		if (ctl_parse_onoff(argv[1], &on) < 0)
 			return ctl_fail(x, -EINVAL, "%s: expected on or off", argv[1]);
-		return 0;
+		return ctl_fail(x, -EOPNOTSUPP, "%s is not implemented yet", argv[0]);
 	}
 	if (argc == 3 && strcmp(argv[0], "timeout") == 0) {
 		for (int s = 0; s < CFG_TCP_STATE_COUNT; s++)

@@ -1027,20 +1027,13 @@ int ctl_show_settings(struct ctl_ctx *x, int argc, char **argv)
 	if (argc != 0)
 		return ctl_usage(x);
 	if (x->json) {
-		ctl_printf(x->out,
-			   "{\"tcp\":{\"tw_quarantine\":%u,\"ts_rewrite\":%s,\"tw_reuse\":%s,"
-			   "\"timeout\":{",
-			   to->tw_quarantine, to->ts_rewrite ? "true" : "false",
-			   to->tw_reuse ? "true" : "false");
+		ctl_printf(x->out, "{\"tcp\":{\"timeout\":{");
 		for (int s = 0; s < CFG_TCP_STATE_COUNT; s++)
 			ctl_printf(x->out, "%s\"%s\":%u", s ? "," : "", states[s], to->tcp[s]);
 		ctl_printf(x->out, "}},\"udp\":{\"timeout\":%u}}\n", to->udp);
 		return 0;
 	}
 	/* Printed as the commands that set them, so the output is a valid config. */
-	ctl_printf(x->out, "set tcp tw-quarantine %u\n", to->tw_quarantine);
-	ctl_printf(x->out, "set tcp ts-rewrite %s\n", to->ts_rewrite ? "on" : "off");
-	ctl_printf(x->out, "set tcp tw-reuse %s\n", to->tw_reuse ? "on" : "off");
 	for (int s = 0; s < CFG_TCP_STATE_COUNT; s++)
 		ctl_printf(x->out, "set tcp timeout %s %u\n", states[s], to->tcp[s]);
 	ctl_printf(x->out, "set udp timeout %u\n", to->udp);
