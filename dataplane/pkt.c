@@ -179,6 +179,9 @@ int pkt_parse_icmp_inner(const uint8_t *frame, struct pkt_meta *m, struct pkt_in
 	in->proto = ip[9];
 	if (in->proto != IPPROTO_TCP && in->proto != IPPROTO_UDP)
 		goto bad;
+	/* A later fragment has no ports where we would read them. */
+	if (rte_be_to_cpu_16(pkt_rd16(ip + 6)) & RTE_IPV4_HDR_OFFSET_MASK)
+		goto bad;
 	in->l3_off = (uint16_t)(m->l4_off + 8);
 	in->l4_off = (uint16_t)(in->l3_off + ihl);
 	in->l4_avail = (uint16_t)(avail - ihl);
