@@ -88,7 +88,7 @@ static const char sluicectl_help[] =
 	"\n"
 	"TCP/UDP behaviour (global; `service set NAME ...` may override per service)\n"
 	"(tw-quarantine, ts-rewrite and tw-reuse, global and per service, are not implemented\n"
-"yet: refused; the timeouts work)\n"
+	"yet: refused; the timeouts work)\n"
 	"  set tcp tw-quarantine SECONDS            how long a (snat addr, snat port, backend addr,\n"
 	"                                           backend port) tuple is not reused after the\n"
 	"                                           backend closed first; default 60; 0 disables\n"
