@@ -93,6 +93,10 @@ struct cfg_neigh {
 
 struct cfg_snat {
 	bool used;
+	/* Deleted while flows still hold tuples on it: no new flows, but it keeps
+	 * answering ARP and receiving replies; the slot is freed (ctl_tick) once
+	 * the last of its flows has ended. */
+	bool draining;
 	uint32_t gen;
 	uint32_t ip;
 	uint16_t lo, hi; /* host byte order, inclusive */

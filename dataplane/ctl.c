@@ -556,6 +556,7 @@ void ctl_tick(void)
 		r->last_total = total;
 	}
 	ctl_rate_ms = now;
+	ctl_snat_reap();
 }
 
 uint64_t ctl_rate_service(int slot, uint32_t gen)

@@ -356,8 +356,15 @@ int ctl_cmd_snat_add(struct ctl_ctx *x, int argc, char **argv)
 	ret = ctl_dev(x, vals[1], &sn.port);
 	if (ret < 0)
 		return ret;
-	if (cfg_snat_find(c, sn.ip) >= 0)
+	slot = cfg_snat_find(c, sn.ip);
+	if (slot >= 0 && !c->snat[slot].draining)
 		return ctl_fail(x, -EEXIST, "%s exists", argv[0]);
+	if (slot >= 0) {
+		/* Deleted but still draining: take it back, flows and counters intact. */
+		sn.gen = c->snat[slot].gen;
+		c->snat[slot] = sn;
+		return 0;
+	}
 	/* Replies to a SNAT address must never be taken for client traffic to a VIP. */
 	s = ctl_vip_owner(c, sn.ip);
 	if (s >= 0)
@@ -384,9 +391,19 @@ int ctl_cmd_snat_del(struct ctl_ctx *x, int argc, char **argv)
 	if (ctl_parse_ip(argv[0], &ip) < 0)
 		return ctl_fail(x, -EINVAL, "%s: bad address", argv[0]);
 	slot = cfg_snat_find(c, ip);
-	if (slot < 0)
+	if (slot < 0 || c->snat[slot].draining)
 		return ctl_fail(x, -ENOENT, "no SNAT address %s", argv[0]);
-	memset(&c->snat[slot], 0, sizeof(c->snat[slot]));
+	for (int s = 0; s < CFG_MAX_SERVICES; s++) {
+		const struct cfg_service *svc = &c->services[s];
+
+		if (svc->used && !svc->snat_all && svc->snat_mask == (UINT64_C(1) << slot))
+			return ctl_fail(x, -EBUSY,
+					"%s is the only SNAT address of service \"%s\"; change its "
+					"snat list first",
+					argv[0], svc->name);
+	}
+	/* Live flows keep their tuples: the address drains instead of vanishing. */
+	c->snat[slot].draining = true;
 	for (int s = 0; s < CFG_MAX_SERVICES; s++)
 		c->services[s].snat_mask &= ~(UINT64_C(1) << slot);
 	return 0;
@@ -447,7 +464,7 @@ static int ctl_snat_list(struct ctl_ctx *x, const char *list, bool *all, uint64_
 		if (ctl_parse_ip(a, &ip) < 0)
 			return ctl_fail(x, -EINVAL, "%s: bad address", a);
 		slot = cfg_snat_find(x->c, ip);
-		if (slot < 0)
+		if (slot < 0 || x->c->snat[slot].draining)
 			return ctl_fail(x, -ENOENT, "no SNAT address %s (add it with \"snat add\")",
 					a);
 		*mask |= UINT64_C(1) << slot;

@@ -89,6 +89,8 @@ int ctl_show_neigh(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_services(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_backends(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_snat(struct ctl_ctx *x, int argc, char **argv);
+/* Free the slots of deleted SNAT addresses whose last flow has ended. */
+void ctl_snat_reap(void);
 int ctl_show_portspace(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_flows(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_stats(struct ctl_ctx *x, int argc, char **argv);

@@ -505,9 +505,11 @@ int ctl_show_neigh(struct ctl_ctx *x, int argc, char **argv)
 
 /* ---- services, backends, SNAT ---- */
 
-static bool ctl_svc_may_use(const struct cfg_service *svc, int snat_slot)
+/* May new flows of @svc take tuples on SNAT slot @n? */
+static bool ctl_svc_may_use(const struct cfg *c, const struct cfg_service *svc, int n)
 {
-	return svc->snat_all || (svc->snat_mask & (UINT64_C(1) << snat_slot)) != 0;
+	return c->snat[n].used && !c->snat[n].draining &&
+	       (svc->snat_all || (svc->snat_mask & (UINT64_C(1) << n)) != 0);
 }
 
 static void ctl_svc_snat_text(const struct cfg *c, const struct cfg_service *svc, struct ctl_buf *b)
@@ -520,7 +522,7 @@ static void ctl_svc_snat_text(const struct cfg *c, const struct cfg_service *svc
 		return;
 	}
 	for (int n = 0; n < CFG_MAX_SNAT; n++) {
-		if (!c->snat[n].used || !ctl_svc_may_use(svc, n))
+		if (!ctl_svc_may_use(c, svc, n))
 			continue;
 		ctl_printf(b, "%s%s", any ? "," : "", ctl_fmt_ip(c->snat[n].ip, ip));
 		any = true;
@@ -586,7 +588,7 @@ int ctl_show_services(struct ctl_ctx *x, int argc, char **argv)
 		for (int n = 0, k = 0; n < CFG_MAX_SNAT; n++) {
 			char ip[CTL_ADDR_SIZE];
 
-			if (!c->snat[n].used || !ctl_svc_may_use(svc, n))
+			if (!ctl_svc_may_use(c, svc, n))
 				continue;
 			ctl_printf(x->out, "%s", k++ ? "," : "");
 			ctl_json_str(x->out, ctl_fmt_ip(c->snat[n].ip, ip));
@@ -679,6 +681,33 @@ int ctl_show_backends(struct ctl_ctx *x, int argc, char **argv)
 	return 0;
 }
 
+void ctl_snat_reap(void)
+{
+	struct cfg *c = cfg_current(), *n = NULL;
+
+	for (int s = 0; s < CFG_MAX_SNAT; s++) {
+		uint64_t in_use, fail;
+
+		if (!c->snat[s].used || !c->snat[s].draining)
+			continue;
+		/* No worker can take a new tuple here any more (the draining
+		 * snapshot was published and waited for), so 0 stays 0. */
+		ctl_sum_snat(c, s, &in_use, &fail);
+		if (in_use != 0)
+			continue;
+		if (n == NULL && (n = cfg_clone(c)) == NULL)
+			return;
+		memset(&n->snat[s], 0, sizeof(n->snat[s]));
+	}
+	if (n == NULL)
+		return;
+	if (cfg_derive(n) < 0) {
+		cfg_free(n);
+		return;
+	}
+	cfg_publish(n);
+}
+
 int ctl_show_snat(struct ctl_ctx *x, int argc, char **argv)
 {
 	const struct cfg *c = x->c;
@@ -691,7 +720,7 @@ int ctl_show_snat(struct ctl_ctx *x, int argc, char **argv)
 	if (x->json)
 		ctl_printf(x->out, "[");
 	else
-		ctl_tab_row(&t, "ADDRESS\tPORTS\tDEV\tIN-USE\tQUARANTINED\tALLOC-FAILURES");
+		ctl_tab_row(&t, "ADDRESS\tPORTS\tDEV\tSTATE\tIN-USE\tQUARANTINED\tALLOC-FAILURES");
 	for (int n = 0; n < CFG_MAX_SNAT; n++) {
 		const struct cfg_snat *sn = &c->snat[n];
 		char ip[CTL_ADDR_SIZE], ports[16];
@@ -705,8 +734,9 @@ int ctl_show_snat(struct ctl_ctx *x, int argc, char **argv)
 		snprintf(ports, sizeof(ports), "%u-%u", sn->lo, sn->hi);
 		/* Quarantine comes with the port-space work; nothing is held yet. */
 		if (!x->json) {
-			ctl_tab_row(&t, "%s\t%s\t%s\t%" PRIu64 "\t0\t%" PRIu64, ip, ports,
-				    ctl_port_label(c, sn->port), in_use, fail);
+			ctl_tab_row(&t, "%s\t%s\t%s\t%s\t%" PRIu64 "\t0\t%" PRIu64, ip, ports,
+				    ctl_port_label(c, sn->port),
+				    sn->draining ? "draining" : "active", in_use, fail);
 			continue;
 		}
 		ctl_printf(x->out, "%s{", first ? "" : ",");
@@ -715,6 +745,8 @@ int ctl_show_snat(struct ctl_ctx *x, int argc, char **argv)
 		ctl_jstr(x->out, "ports", ports);
 		ctl_printf(x->out, ",");
 		ctl_jstr(x->out, "dev", ctl_port_label(c, sn->port));
+		ctl_printf(x->out, ",");
+		ctl_jstr(x->out, "state", sn->draining ? "draining" : "active");
 		ctl_printf(x->out, ",");
 		ctl_ju64(x->out, "in_use", in_use);
 		ctl_printf(x->out, ",\"quarantined\":0,");
@@ -753,7 +785,7 @@ int ctl_show_portspace(struct ctl_ctx *x, int argc, char **argv)
 	/* Every live flow to the backend holds exactly one tuple toward it. */
 	ctl_sum_backend(c, b, &in_use, &total, &fail);
 	for (int n = 0; n < CFG_MAX_SNAT; n++)
-		if (c->snat[n].used && ctl_svc_may_use(svc, n))
+		if (ctl_svc_may_use(c, svc, n))
 			ports += (uint64_t)c->snat[n].hi - c->snat[n].lo + 1;
 	free_ = ctl_since(ports, in_use);
 	ctl_fmt_ipport(ip, l4port, name);

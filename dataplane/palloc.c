@@ -62,7 +62,8 @@ int palloc_get(struct palloc *pa, const struct flow_table *ft, const struct cfg 
 
 	*tried = 0;
 	for (uint32_t slot = 0; slot < CFG_MAX_SNAT; slot++)
-		if (c->snat[slot].used && (svc->snat_all || (svc->snat_mask & (1ULL << slot))))
+		if (c->snat[slot].used && !c->snat[slot].draining &&
+		    (svc->snat_all || (svc->snat_mask & (1ULL << slot))))
 			usable[n++] = (uint8_t)slot;
 	if (n == 0)
 		return -ENOENT;

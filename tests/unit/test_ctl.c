@@ -28,6 +28,7 @@
 #include "bsel.h"
 #include "cfg.h"
 #include "ctl.h"
+#include "ctl_priv.h"
 #include "ctl_proto.h"
 #include "stats.h"
 
@@ -400,13 +401,41 @@ static void service_snat_list_selects_pool_addresses(void **state)
 	ok("service set web snat 198.19.0.2,198.19.0.3");
 	c = cfg_current();
 	assert_int_equal(c->services[web].snat_mask, (UINT64_C(1) << a) | (UINT64_C(1) << b));
-	/* Deleting a pool address takes it out of every service's list. */
+	/* The only address of a restricted service cannot go. */
+	ok("service set web snat 198.19.0.2");
+	refused_with("snat del 198.19.0.2", -EBUSY, "only SNAT address");
+	ok("service set web snat 198.19.0.2,198.19.0.3");
+	/* Deleting a pool address takes it out of every service's list; it
+	 * drains (still local, no new flows) until its last flow ends. */
 	ok("snat del 198.19.0.2");
 	c = cfg_current();
 	assert_int_equal(c->services[web].snat_mask, UINT64_C(1) << b);
+	assert_true(c->snat[a].used && c->snat[a].draining);
+	ok("show snat");
+	assert_non_null(strstr(out.data, "draining"));
+	refused("snat del 198.19.0.2", -ENOENT);
+	refused("service set web snat 198.19.0.2", -ENOENT);
 	ok("service set web snat all");
 	assert_true(cfg_current()->services[web].snat_all);
-	refused("service set web snat 198.19.0.2", -ENOENT);
+	/* No flow holds a tuple on it (no workers here): the next tick frees it. */
+	ctl_snat_reap();
+	assert_int_equal(cfg_snat_find(cfg_current(), ip4("198.19.0.2")), -1);
+}
+
+static void snat_add_takes_back_a_draining_address(void **state)
+{
+	const struct cfg *c;
+	int a;
+
+	(void)state;
+	lab();
+	a = cfg_snat_find(cfg_current(), ip4("198.19.0.2"));
+	ok("snat del 198.19.0.2");
+	ok("snat add 198.19.0.2 ports 2000-2999 dev int");
+	c = cfg_current();
+	assert_int_equal(cfg_snat_find(c, ip4("198.19.0.2")), a);
+	assert_false(c->snat[a].draining);
+	assert_int_equal(c->snat[a].lo, 2000);
 }
 
 static void service_check_is_validated_then_refused_as_not_implemented(void **state)
@@ -630,11 +659,12 @@ static void shows_print_json_with_contract_keys(void **state)
 		lines += *p == '\n';
 	assert_int_equal(lines, STATS_DROP_COUNT);
 	assert_int_equal(run_json("show snat"), 0);
-	assert_string_equal(out.data,
-			    "[{\"addr\":\"198.19.0.2\",\"ports\":\"1024-65535\",\"dev\":\"int\","
-			    "\"in_use\":0,\"quarantined\":0,\"alloc_failures\":0},"
-			    "{\"addr\":\"198.19.0.3\",\"ports\":\"1024-65535\",\"dev\":\"int\","
-			    "\"in_use\":0,\"quarantined\":0,\"alloc_failures\":0}]\n");
+	assert_string_equal(
+		out.data,
+		"[{\"addr\":\"198.19.0.2\",\"ports\":\"1024-65535\",\"dev\":\"int\","
+		"\"state\":\"active\",\"in_use\":0,\"quarantined\":0,\"alloc_failures\":0},"
+		"{\"addr\":\"198.19.0.3\",\"ports\":\"1024-65535\",\"dev\":\"int\","
+		"\"state\":\"active\",\"in_use\":0,\"quarantined\":0,\"alloc_failures\":0}]\n");
 	assert_int_equal(run_json("show backends echo"), 0);
 	assert_non_null(strstr(out.data,
 			       "{\"service\":\"echo\",\"addr\":\"198.19.0.11\",\"port\":5353,"
@@ -863,6 +893,7 @@ int main(void)
 		T(service_add_refuses_bad_forms),
 		T(service_add_refuses_duplicates),
 		T(service_snat_list_selects_pool_addresses),
+		T(snat_add_takes_back_a_draining_address),
 		T(service_check_is_validated_then_refused_as_not_implemented),
 		T(service_del_removes_its_backends),
 		T(delete_of_unknown_objects_is_refused),

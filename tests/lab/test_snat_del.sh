@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# "snat del: existing flows keep their tuples until they end", as a user sees it:
+#   1. Open HTTP/1.1 keep-alive connections from 4 client addresses; read from
+#      `show flows --json` which SNAT address each got.
+#   2. `snat del` the address the first connection uses: `show snat` lists it as draining.
+#   3. 200 new short connections all succeed, and none of them use the deleted address.
+#   4. A second request on every kept connection is still answered (replies to the deleted
+#      address still get through).
+#   5. `snat add` restores the address.
+set -euo pipefail
+# shellcheck source=tests/lab/lib.sh
+source "$(dirname "$0")/lib.sh"
+lab_test_begin
+
+KEEP_ADDRS=("${LAB_CLIENTS[@]:4:4}")
+keep_src=$(
+	IFS=,
+	echo "${KEEP_ADDRS[*]}"
+)
+kdir="$TEST_TMP/keep"
+mkdir -p "$kdir"
+ip netns exec "$LAB_NS_CLIENT" timeout 120 "$PY" "$LABCLIENT" http-keep --vip "$LAB_VIP" \
+	--port "$LAB_WEB_PORT" --src "$keep_src" --dir "$kdir" --hold 60 >"$kdir/out" 2>&1 &
+keeper=$!
+add_cleanup "touch '$kdir/go'; kill $keeper 2>/dev/null || true"
+for _ in $(seq 1 300); do
+	[ -e "$kdir/first.json" ] && break
+	sleep 0.1
+done
+[ -e "$kdir/first.json" ] || die "keep-alive client did not report within 30 s: $(cat "$kdir/out")"
+first=$(cat "$kdir/first.json")
+nerr=$(json_get "$first" 'sum(1 for c in j if c["body"].startswith("ERROR"))')
+check "${#KEEP_ADDRS[@]} keep-alive connections answered" [ "$nerr" -eq 0 ]
+[ "$nerr" -eq 0 ] || die "cannot continue without live connections"
+
+flows=$(ctl --json show flows service web limit 0)
+snat=$(json_get "$flows" "[f['snat'].split(':')[0] for f in j if f['client'].startswith('${KEEP_ADDRS[0]}:') and f['state'] == 'established'][0]")
+log "the connection from ${KEEP_ADDRS[0]} uses SNAT address $snat"
+ports=$(json_get "$(ctl --json show snat)" "[s['ports'] for s in j if s['addr'] == '$snat'][0]")
+
+ctl snat del "$snat"
+add_cleanup "ctl snat add $snat ports $ports dev int >/dev/null 2>&1 || true"
+state=$(json_get "$(ctl --json show snat)" "[s.get('state') for s in j if s['addr'] == '$snat'][0]")
+check "show snat lists deleted $snat as '$state' while its flows live" [ "$state" = draining ]
+
+res=$(labclient http-short --vip "$LAB_VIP" --port "$LAB_WEB_PORT" \
+	--src "$(
+		IFS=,
+		echo "${LAB_CLIENTS[*]:0:4}"
+	)" --count 200 --threads 4) || die "labclient failed: $res"
+ok=$(json_get "$res" 'j["ok"]')
+check "200 new connections after snat del all answered ($ok)" [ "$ok" -eq 200 ]
+flows=$(ctl --json show flows service web limit 0)
+newer=$(json_get "$flows" "sum(1 for f in j if f['snat'].startswith('$snat:') and f['client'].split(':')[0] not in '${KEEP_ADDRS[*]}'.split())")
+check "no new flow took a tuple on deleted $snat ($newer)" [ "$newer" -eq 0 ]
+
+touch "$kdir/go"
+for _ in $(seq 1 300); do
+	[ -e "$kdir/second.json" ] && break
+	sleep 0.1
+done
+second=$(cat "$kdir/second.json" 2>/dev/null || echo '[]')
+same=$(json_get "{\"a\": $first, \"b\": $second}" \
+	'sum(1 for x, y in zip(j["a"], j["b"]) if x["body"] == y["body"])')
+check "second request on every kept connection answered ($same/${#KEEP_ADDRS[@]}: $second)" \
+	[ "$same" -eq "${#KEEP_ADDRS[@]}" ]
+
+ctl snat add "$snat" ports "$ports" dev int
+state=$(json_get "$(ctl --json show snat)" "[s.get('state') for s in j if s['addr'] == '$snat'][0]")
+check "snat add takes $snat back ($state)" [ "$state" = active ]
+
+lab_test_end
