@@ -26,10 +26,12 @@
 #include "ctl_priv.h"
 #include "ctl_proto.h"
 
-#define CTL_MAX_WORDS	   64
-#define CTL_CLIENTS_MAX	   16
-#define CTL_CLIENT_IDLE_MS 10000
-#define CTL_REP_KEEP	   (1u << 20) /* reply buffers above this are freed after use */
+#define CTL_MAX_WORDS	    64
+#define CTL_CLIENTS_MAX	    16
+#define CTL_CLIENT_IDLE_MS  10000
+/* With every slot taken, a client quiet for this long gives its slot to a new one. */
+#define CTL_CLIENT_EVICT_MS 1000
+#define CTL_REP_KEEP	    (1u << 20) /* reply buffers above this are freed after use */
 
 /* ---- output buffer ---- */
 
@@ -683,17 +685,36 @@ fail_close:
 	return ret;
 }
 
+/* A free slot, or the slot of the client quiet longest if that is long enough. */
+static struct ctl_client *ctl_client_slot(uint64_t now)
+{
+	struct ctl_client *oldest = NULL;
+
+	for (int i = 0; i < CTL_CLIENTS_MAX; i++) {
+		struct ctl_client *cl = &ctl_clients[i];
+
+		if (cl->fd < 0)
+			return cl;
+		if (oldest == NULL || cl->last_ms < oldest->last_ms)
+			oldest = cl;
+	}
+	if (oldest != NULL && now - oldest->last_ms >= CTL_CLIENT_EVICT_MS)
+		return oldest;
+	return NULL;
+}
+
 static void ctl_client_accept(uint64_t now)
 {
 	for (;;) {
-		struct ctl_client *cl = NULL;
+		struct ctl_client *cl = ctl_client_slot(now);
 		int fd;
 
-		for (int i = 0; i < CTL_CLIENTS_MAX && cl == NULL; i++)
-			if (ctl_clients[i].fd < 0)
-				cl = &ctl_clients[i];
 		if (cl == NULL)
 			return; /* the rest wait in the backlog */
+		if (cl->fd >= 0) {
+			/* Idle clients must not lock operators out of the daemon. */
+			ctl_client_close(cl);
+		}
 		fd = accept4(ctl_listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
@@ -790,7 +811,7 @@ void ctl_server_poll(int timeout_ms)
 	struct pollfd fds[CTL_CLIENTS_MAX + 1];
 	struct ctl_client *owner[CTL_CLIENTS_MAX + 1];
 	nfds_t nfds = 0;
-	bool room = false;
+	bool room;
 	uint64_t now;
 
 	if (ctl_listen_fd < 0) {
@@ -798,13 +819,12 @@ void ctl_server_poll(int timeout_ms)
 			poll(NULL, 0, timeout_ms);
 		return;
 	}
+	room = ctl_client_slot(ctl_now_ms()) != NULL;
 	for (int i = 0; i < CTL_CLIENTS_MAX; i++) {
 		struct ctl_client *cl = &ctl_clients[i];
 
-		if (cl->fd < 0) {
-			room = true;
+		if (cl->fd < 0)
 			continue;
-		}
 		fds[nfds] = (struct pollfd){
 			.fd = cl->fd,
 			.events = cl->rep.len > 0 ? POLLOUT : POLLIN,

@@ -224,8 +224,9 @@ int main(int argc, char **argv)
 			goto out_ports;
 		}
 	}
-	if (ctl_server_open(o.socket) < 0) {
-		fprintf(stderr, "sluice: control socket %s: %s\n", o.socket, strerror(errno));
+	n = ctl_server_open(o.socket);
+	if (n < 0) {
+		fprintf(stderr, "sluice: control socket %s: %s\n", o.socket, strerror(-n));
 		goto out_ports;
 	}
 	main_numa_report(nports);
