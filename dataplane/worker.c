@@ -60,6 +60,7 @@ struct worker *worker_create(unsigned int lcore, uint16_t idx, uint16_t count, u
 	w->socket = socket;
 	w->pool = pool;
 	w->max_flows = max_flows;
+	worker_clock_ms(); /* calibrate once, before any lcore runs */
 	w->neigh = rte_zmalloc_socket("neigh", sizeof(*w->neigh), RTE_CACHE_LINE_SIZE, socket);
 	snprintf(name, sizeof(name), "sl_learn_%u", lcore);
 	w->learn = rte_ring_create_elem(name, sizeof(struct worker_learn), WORKER_LEARN_RING,
@@ -601,6 +602,25 @@ static void worker_learn_drain(struct worker *w, const struct cfg *c)
 
 /* ---- the loop -------------------------------------------------------- */
 
+/*
+ * Does this client packet open a new connection on the tuple of an old flow?
+ * A SYN after the flow closed does (it gets a new SNAT tuple, since the
+ * backend may hold the old one in TIME_WAIT), and so does a SYN or a UDP
+ * datagram whose flow's backend went down: "down" ends live flows, it does
+ * not refuse the client's next connection.
+ */
+static inline bool worker_flow_restarts(const struct cfg *c, const struct flow *f,
+					enum flow_dir dir, const struct pkt_meta *pm)
+{
+	bool syn = (pm->tcp_flags & (TCPSTATE_SYN | TCPSTATE_ACK)) == TCPSTATE_SYN;
+
+	if (dir != FLOW_DIR_FWD)
+		return false;
+	if (f->proto == IPPROTO_TCP && !syn)
+		return false;
+	return (f->proto == IPPROTO_TCP && f->state == FLOW_CLOSED) || worker_flow_orphaned(c, f);
+}
+
 static void worker_ipv4(struct worker *w, const struct cfg *c, struct rte_mbuf *m,
 			struct pkt_meta *pm, uint16_t port)
 {
@@ -620,15 +640,11 @@ static void worker_ipv4(struct worker *w, const struct cfg *c, struct rte_mbuf *
 	flow_key_set(&k, pm->proto, pm->src, pm->sport, pm->dst, pm->dport);
 	f = flow_lookup(w->ft, &k, &dir);
 	if (likely(f != NULL)) {
-		/* A new SYN on a closed flow is a new connection: it gets a new
-		 * tuple, since the backend may hold the old one in TIME_WAIT. */
-		if (unlikely(dir == FLOW_DIR_FWD && f->state == FLOW_CLOSED &&
-			     (pm->tcp_flags & (TCPSTATE_SYN | TCPSTATE_ACK)) == TCPSTATE_SYN))
-			worker_flow_end(w, c, f, false);
-		else {
+		if (likely(!worker_flow_restarts(c, f, dir, pm))) {
 			worker_forward(w, c, m, pm, f, dir, port);
 			return;
 		}
+		worker_flow_end(w, c, f, false);
 	}
 	if ((bits & CFG_LOCAL_VIP) &&
 	    kmap_get(c->svcmap, cfg_svc_key(pm->dst, pm->dport, pm->proto), &svc)) {
@@ -706,14 +722,17 @@ void worker_poll(struct worker *w, uint16_t nports)
 int worker_main(void *arg)
 {
 	struct worker *w = arg;
-	uint16_t nports = cfg_current()->nports;
+	uint16_t nports;
 
+	/* Online before the first look at the config, or a publish could free
+	 * the snapshot under us without waiting. */
+	rte_rcu_qsbr_thread_register(cfg_rcu, w->idx);
+	rte_rcu_qsbr_thread_online(cfg_rcu, w->idx);
+	nports = cfg_current()->nports;
 	worker_clock_ms();
 	w->tsc_hz = rte_get_tsc_hz();
 	w->now_ms = worker_clock_ms();
 	w->last_timer_ms = w->now_ms;
-	rte_rcu_qsbr_thread_register(cfg_rcu, w->idx);
-	rte_rcu_qsbr_thread_online(cfg_rcu, w->idx);
 	while (!worker_quit) {
 		worker_poll(w, nports);
 		/* Nothing from the snapshot is kept past this point. */
