@@ -59,7 +59,6 @@ struct worker *worker_create(unsigned int lcore, uint16_t idx, uint16_t count, u
 	w->qid = idx;
 	w->socket = socket;
 	w->pool = pool;
-	w->max_flows = max_flows;
 	worker_clock_ms(); /* calibrate once, before any lcore runs */
 	w->neigh = rte_zmalloc_socket("neigh", sizeof(*w->neigh), RTE_CACHE_LINE_SIZE, socket);
 	snprintf(name, sizeof(name), "sl_learn_%u", lcore);
@@ -291,13 +290,12 @@ static void worker_refuse(struct worker *w, const struct cfg *c, struct rte_mbuf
 
 /* ---- flows ------------------------------------------------------------- */
 
-static void worker_flow_end(struct worker *w, const struct cfg *c, struct flow *f, bool expired)
+static void worker_flow_end(struct worker *w, struct flow *f, bool expired)
 {
 	struct stats_service *ss = &w->svc[f->svc];
 	struct stats_backend *bs = &w->be[f->be];
 	struct stats_snat *sn = &w->snat[f->snat_slot];
 
-	(void)c;
 	if (ss->gen == f->svc_gen && ss->active > 0)
 		ss->active--;
 	if (bs->gen == f->be_gen && bs->active > 0)
@@ -440,12 +438,6 @@ static void worker_forward(struct worker *w, const struct cfg *c, struct rte_mbu
 	uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
 	uint8_t state = FLOW_UDP;
 
-	if (unlikely(worker_flow_orphaned(c, f))) {
-		/* "down": live flows are reset; the sender learns it at once. */
-		worker_flow_end(w, c, f, false);
-		worker_refuse(w, c, m, pm, in_port, STATS_DROP_BACKEND_DOWN);
-		return;
-	}
 	if (unlikely(pm->ttl <= 1)) {
 		worker_icmp_error(w, c, m, pm, in_port, 11, 0, cfg_port_addr(c, in_port, pm->src));
 		worker_drop(w, m, STATS_DROP_TTL_EXCEEDED);
@@ -602,25 +594,6 @@ static void worker_learn_drain(struct worker *w, const struct cfg *c)
 
 /* ---- the loop -------------------------------------------------------- */
 
-/*
- * Does this client packet open a new connection on the tuple of an old flow?
- * A SYN after the flow closed does (it gets a new SNAT tuple, since the
- * backend may hold the old one in TIME_WAIT), and so does a SYN or a UDP
- * datagram whose flow's backend went down: "down" ends live flows, it does
- * not refuse the client's next connection.
- */
-static inline bool worker_flow_restarts(const struct cfg *c, const struct flow *f,
-					enum flow_dir dir, const struct pkt_meta *pm)
-{
-	bool syn = (pm->tcp_flags & (TCPSTATE_SYN | TCPSTATE_ACK)) == TCPSTATE_SYN;
-
-	if (dir != FLOW_DIR_FWD)
-		return false;
-	if (f->proto == IPPROTO_TCP && !syn)
-		return false;
-	return (f->proto == IPPROTO_TCP && f->state == FLOW_CLOSED) || worker_flow_orphaned(c, f);
-}
-
 static void worker_ipv4(struct worker *w, const struct cfg *c, struct rte_mbuf *m,
 			struct pkt_meta *pm, uint16_t port)
 {
@@ -640,11 +613,27 @@ static void worker_ipv4(struct worker *w, const struct cfg *c, struct rte_mbuf *
 	flow_key_set(&k, pm->proto, pm->src, pm->sport, pm->dst, pm->dport);
 	f = flow_lookup(w->ft, &k, &dir);
 	if (likely(f != NULL)) {
-		if (likely(!worker_flow_restarts(c, f, dir, pm))) {
+		/* A client SYN or datagram may open a new connection on the tuple. */
+		bool opens = dir == FLOW_DIR_FWD &&
+			     (pm->proto == IPPROTO_UDP ||
+			      (pm->tcp_flags & (TCPSTATE_SYN | TCPSTATE_ACK)) == TCPSTATE_SYN);
+
+		if (unlikely(worker_flow_orphaned(c, f))) {
+			/* "down" ends live flows (the sender gets a reset at once);
+			 * it does not refuse the client's next connection. */
+			worker_flow_end(w, f, false);
+			if (!opens) {
+				worker_refuse(w, c, m, pm, port, STATS_DROP_BACKEND_DOWN);
+				return;
+			}
+		} else if (unlikely(opens && f->state == FLOW_CLOSED)) {
+			/* A new connection after the close gets a new SNAT tuple: the
+			 * backend may hold the old one in TIME_WAIT. */
+			worker_flow_end(w, f, false);
+		} else {
 			worker_forward(w, c, m, pm, f, dir, port);
 			return;
 		}
-		worker_flow_end(w, c, f, false);
 	}
 	if ((bits & CFG_LOCAL_VIP) &&
 	    kmap_get(c->svcmap, cfg_svc_key(pm->dst, pm->dport, pm->proto), &svc)) {
@@ -687,7 +676,7 @@ static void worker_timers(struct worker *w, const struct cfg *c)
 		f = flow_expired(w->ft, w->now_ms, to);
 		if (f == NULL)
 			break;
-		worker_flow_end(w, c, f, true);
+		worker_flow_end(w, f, true);
 	}
 	neigh_timer(w->neigh, w->now_ms, worker_arp_request, worker_neigh_drop, w);
 }
@@ -708,7 +697,7 @@ void worker_poll(struct worker *w, uint16_t nports)
 		worker_process(w, c, p, pkts, n);
 	}
 	worker_learn_drain(w, c);
-	if (tsc - w->last_drain_tsc > w->tsc_hz / 1000000 * WORKER_DRAIN_US) {
+	if (tsc - w->last_drain_tsc > w->drain_tsc) {
 		for (uint16_t p = 0; p < nports; p++)
 			worker_flush(w, p);
 		w->last_drain_tsc = tsc;
@@ -730,7 +719,7 @@ int worker_main(void *arg)
 	rte_rcu_qsbr_thread_online(cfg_rcu, w->idx);
 	nports = cfg_current()->nports;
 	worker_clock_ms();
-	w->tsc_hz = rte_get_tsc_hz();
+	w->drain_tsc = rte_get_tsc_hz() / 1000000 * WORKER_DRAIN_US;
 	w->now_ms = worker_clock_ms();
 	w->last_timer_ms = w->now_ms;
 	while (!worker_quit) {

@@ -46,12 +46,11 @@ struct worker {
 	int socket;
 	struct rte_mempool *pool;
 	struct rte_ring *learn; /* ARP learning inbox, written by other workers */
-	uint32_t max_flows;
 
 	/* Written by this worker only. */
 	struct stats_lcore stats;
 	uint64_t now_ms;
-	uint64_t tsc_hz;
+	uint64_t drain_tsc; /* TSC cycles between tx buffer drains */
 	uint64_t last_drain_tsc;
 	uint64_t last_timer_ms;
 	uint64_t icmp_tat_us; /* rate limit of packets we originate */
