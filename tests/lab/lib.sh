@@ -136,3 +136,44 @@ backend_flows() {
 drops_json() {
 	ctl --json show drops
 }
+
+# short_conns SRC_CSV COUNT : COUNT short HTTP connections to the web VIP from the given
+# client addresses; prints labclient's JSON (a zero result if the client itself failed).
+short_conns() {
+	labclient http-short --vip "$LAB_VIP" --port "$LAB_WEB_PORT" --src "$1" --count "$2" \
+		--threads 4 || echo '{"ok":0,"fail":-1,"bodies":{},"errors":["labclient failed"]}'
+}
+
+# keep_open ADDR... : one HTTP/1.1 keep-alive connection to the web VIP per address, held
+# open in the background; sets KEEP_FIRST to the first responses (JSON list in address
+# order) and dies if the client does not report within 30 s. keep_second then asks once
+# more on every connection and sets KEEP_SECOND. Not for $(...): they set variables and
+# own a background process.
+keep_open() {
+	local src
+	src=$(
+		IFS=,
+		echo "$*"
+	)
+	KEEP_DIR="$TEST_TMP/keep"
+	mkdir -p "$KEEP_DIR"
+	ip netns exec "$LAB_NS_CLIENT" timeout 120 "$PY" "$LABCLIENT" http-keep --vip "$LAB_VIP" \
+		--port "$LAB_WEB_PORT" --src "$src" --dir "$KEEP_DIR" --hold 60 >"$KEEP_DIR/out" 2>&1 &
+	KEEPER=$!
+	add_cleanup "touch '$KEEP_DIR/go'; kill $KEEPER 2>/dev/null || true"
+	for _ in $(seq 1 300); do
+		[ -e "$KEEP_DIR/first.json" ] && break
+		sleep 0.1
+	done
+	[ -e "$KEEP_DIR/first.json" ] ||
+		die "keep-alive client did not report within 30 s: $(cat "$KEEP_DIR/out")"
+	# shellcheck disable=SC2034 # read by the tests
+	KEEP_FIRST=$(cat "$KEEP_DIR/first.json")
+}
+
+keep_second() {
+	touch "$KEEP_DIR/go"
+	wait "$KEEPER" || true
+	# shellcheck disable=SC2034 # read by the tests
+	KEEP_SECOND=$(cat "$KEEP_DIR/second.json" 2>/dev/null || echo '[]')
+}

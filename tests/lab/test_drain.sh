@@ -15,30 +15,14 @@ lab_test_begin
 
 KEEP_ADDRS=("${LAB_CLIENTS[@]:8:6}")
 SHORT_ADDRS=("${LAB_CLIENTS[@]:0:8}")
-keep_src=$(
-	IFS=,
-	echo "${KEEP_ADDRS[*]}"
-)
 short_src=$(
 	IFS=,
 	echo "${SHORT_ADDRS[*]}"
 )
-kdir="$TEST_TMP/keep"
-mkdir -p "$kdir"
-
 body_to_backend() { echo "198.19.0.1${1#b}:$LAB_HTTP_PORT"; }
 
-ip netns exec "$LAB_NS_CLIENT" timeout 120 "$PY" "$LABCLIENT" http-keep --vip "$LAB_VIP" --port "$LAB_WEB_PORT" \
-	--src "$keep_src" --dir "$kdir" --hold 60 >"$kdir/out" 2>&1 &
-keeper=$!
-add_cleanup "touch '$kdir/go'; kill $keeper 2>/dev/null || true"
-
-for _ in $(seq 1 300); do
-	[ -e "$kdir/first.json" ] && break
-	sleep 0.1
-done
-[ -e "$kdir/first.json" ] || die "keep-alive client did not report within 30 s: $(cat "$kdir/out")"
-first=$(cat "$kdir/first.json")
+keep_open "${KEEP_ADDRS[@]}"
+first=$KEEP_FIRST
 nerr=$(json_get "$first" 'sum(1 for c in j if c["body"].startswith("ERROR"))')
 check "drain: ${#KEEP_ADDRS[@]} keep-alive connections answered (first requests: $first)" [ "$nerr" -eq 0 ]
 [ "$nerr" -eq 0 ] || die "cannot continue without live connections"
@@ -57,8 +41,7 @@ state=$(json_get "$(ctl --json show backends web)" \
 check "drain: show backends reports $target state '$state'" [ "$state" = drain ]
 
 flows_before=$(backend_flows web "$target")
-res=$(labclient http-short --vip "$LAB_VIP" --port "$LAB_WEB_PORT" --src "$short_src" --count 300 --threads 4) ||
-	res='{"ok":0,"fail":-1,"bodies":{},"errors":["labclient failed"]}'
+res=$(short_conns "$short_src" 300)
 ok=$(json_get "$res" 'j["ok"]')
 hit=$(json_get "$res" "j['bodies'].get('$target_body', 0)")
 check "drain: $ok/300 new connections answered" [ "$ok" -eq 300 ]
@@ -66,21 +49,15 @@ check "drain: $hit of them reached drained $target_body (want 0)" [ "$hit" -eq 0
 d=$(($(backend_flows web "$target") - flows_before))
 check "drain: $target total_flows grew by $d (want 0)" [ "$d" -eq 0 ]
 
-touch "$kdir/go"
-wait "$keeper" || true
-if [ -e "$kdir/second.json" ]; then
-	second=$(cat "$kdir/second.json")
-	same=$(json_get "{\"a\": $first, \"b\": $second}" \
-		'sum(1 for x, y in zip(j["a"], j["b"]) if x["body"] == y["body"])')
-	check "drain: second request on every kept connection answered by the same backend ($same/${#KEEP_ADDRS[@]}: $second)" \
-		[ "$same" -eq "${#KEEP_ADDRS[@]}" ]
-else
-	fail "drain: keep-alive client wrote no second.json: $(cat "$kdir/out")"
-fi
+keep_second
+second=$KEEP_SECOND
+same=$(json_get "{\"a\": $first, \"b\": $second}" \
+	'sum(1 for x, y in zip(j["a"], j["b"]) if x["body"] == y["body"])')
+check "drain: second request on every kept connection answered by the same backend ($same/${#KEEP_ADDRS[@]}: $second)" \
+	[ "$same" -eq "${#KEEP_ADDRS[@]}" ]
 
 ctl backend set web "$target" state up
-res=$(labclient http-short --vip "$LAB_VIP" --port "$LAB_WEB_PORT" --src "$short_src" --count 300 --threads 4) ||
-	res='{"ok":0,"fail":-1,"bodies":{},"errors":["labclient failed"]}'
+res=$(short_conns "$short_src" 300)
 ok=$(json_get "$res" 'j["ok"]')
 hit=$(json_get "$res" "j['bodies'].get('$target_body', 0)")
 check "up again: $ok/300 new connections answered" [ "$ok" -eq 300 ]

@@ -14,22 +14,8 @@ source "$(dirname "$0")/lib.sh"
 lab_test_begin
 
 KEEP_ADDRS=("${LAB_CLIENTS[@]:4:4}")
-keep_src=$(
-	IFS=,
-	echo "${KEEP_ADDRS[*]}"
-)
-kdir="$TEST_TMP/keep"
-mkdir -p "$kdir"
-ip netns exec "$LAB_NS_CLIENT" timeout 120 "$PY" "$LABCLIENT" http-keep --vip "$LAB_VIP" \
-	--port "$LAB_WEB_PORT" --src "$keep_src" --dir "$kdir" --hold 60 >"$kdir/out" 2>&1 &
-keeper=$!
-add_cleanup "touch '$kdir/go'; kill $keeper 2>/dev/null || true"
-for _ in $(seq 1 300); do
-	[ -e "$kdir/first.json" ] && break
-	sleep 0.1
-done
-[ -e "$kdir/first.json" ] || die "keep-alive client did not report within 30 s: $(cat "$kdir/out")"
-first=$(cat "$kdir/first.json")
+keep_open "${KEEP_ADDRS[@]}"
+first=$KEEP_FIRST
 nerr=$(json_get "$first" 'sum(1 for c in j if c["body"].startswith("ERROR"))')
 check "${#KEEP_ADDRS[@]} keep-alive connections answered" [ "$nerr" -eq 0 ]
 [ "$nerr" -eq 0 ] || die "cannot continue without live connections"
@@ -50,11 +36,10 @@ add_cleanup "ctl snat add $snat ports $ports dev int >/dev/null 2>&1 || true"
 state=$(json_get "$(ctl --json show snat)" "[s.get('state') for s in j if s['addr'] == '$snat'][0]")
 check "show snat lists deleted $snat as '$state' while its flows live" [ "$state" = draining ]
 
-res=$(labclient http-short --vip "$LAB_VIP" --port "$LAB_WEB_PORT" \
-	--src "$(
-		IFS=,
-		echo "${LAB_CLIENTS[*]:0:4}"
-	)" --count 200 --threads 4) || die "labclient failed: $res"
+res=$(short_conns "$(
+	IFS=,
+	echo "${LAB_CLIENTS[*]:0:4}"
+)" 200)
 ok=$(json_get "$res" 'j["ok"]')
 check "200 new connections after snat del all answered ($ok)" [ "$ok" -eq 200 ]
 # Flows present now but not before the delete are the new connections' flows.
@@ -70,12 +55,8 @@ PY
 none_taken() { [ "$nnew" -ge 100 ] && [ "$ontaken" -eq 0 ]; }
 check "$nnew new flows (want >= 100), $ontaken of them on deleted $snat (want 0)" none_taken
 
-touch "$kdir/go"
-for _ in $(seq 1 300); do
-	[ -e "$kdir/second.json" ] && break
-	sleep 0.1
-done
-second=$(cat "$kdir/second.json" 2>/dev/null || echo '[]')
+keep_second
+second=$KEEP_SECOND
 same=$(json_get "{\"a\": $first, \"b\": $second}" \
 	'sum(1 for x, y in zip(j["a"], j["b"]) if x["body"] == y["body"])')
 check "second request on every kept connection answered ($same/${#KEEP_ADDRS[@]}: $second)" \

@@ -61,8 +61,7 @@ done
 ctl backend set web "${B[0]}" weight 0
 add_cleanup "ctl backend set web ${B[0]} weight 1 || true"
 b1_before=$(backend_flows web "${B[0]}")
-res=$(labclient http-short --vip "$LAB_VIP" --port "$LAB_WEB_PORT" --src "$src" --count 300 --threads 4) ||
-	res='{"ok":0,"fail":-1,"bodies":{},"errors":["labclient failed"]}'
+res=$(short_conns "$src" 300)
 ok=$(json_get "$res" 'j["ok"]')
 b1=$(json_get "$res" "j['bodies'].get('b1', 0)")
 check "weight 0: $ok/300 connections answered" [ "$ok" -eq 300 ]
@@ -71,8 +70,7 @@ d=$(($(backend_flows web "${B[0]}") - b1_before))
 check "weight 0: ${B[0]} total_flows grew by $d (want 0)" [ "$d" -eq 0 ]
 
 ctl backend set web "${B[0]}" weight 1
-res=$(labclient http-short --vip "$LAB_VIP" --port "$LAB_WEB_PORT" --src "$src" --count 300 --threads 4) ||
-	res='{"ok":0,"fail":-1,"bodies":{},"errors":["labclient failed"]}'
+res=$(short_conns "$src" 300)
 ok=$(json_get "$res" 'j["ok"]')
 b1=$(json_get "$res" "j['bodies'].get('b1', 0)")
 check "weight restored: $ok/300 connections answered" [ "$ok" -eq 300 ]
