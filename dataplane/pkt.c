@@ -5,35 +5,8 @@
 #include <rte_ether.h>
 #include <rte_ip.h>
 
+#include "nat.h"
 #include "pkt.h"
-
-static inline uint16_t pkt_rd16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static inline uint32_t pkt_rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-/* One's complement sum over an IPv4 header; 0 when the checksum is right. */
-static uint16_t pkt_ip_csum(const uint8_t *ip, uint32_t hlen)
-{
-	uint32_t sum = 0;
-
-	for (uint32_t i = 0; i < hlen; i += 2)
-		sum += pkt_rd16(ip + i);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
 
 int pkt_tcp_options(const uint8_t *tcp, uint32_t hlen, uint8_t *ts_off)
 {
@@ -85,8 +58,8 @@ static int pkt_parse_l4(const uint8_t *frame, struct pkt_meta *m)
 			return pkt_fail(m, STATS_DROP_TCP_BAD_OPTION);
 		m->tcp_hlen = (uint8_t)hlen;
 		m->tcp_flags = l4[13];
-		m->sport = pkt_rd16(l4);
-		m->dport = pkt_rd16(l4 + 2);
+		m->sport = nat_rd16(l4);
+		m->dport = nat_rd16(l4 + 2);
 		return 0;
 	}
 	case IPPROTO_UDP: {
@@ -94,11 +67,11 @@ static int pkt_parse_l4(const uint8_t *frame, struct pkt_meta *m)
 
 		if (m->l4_len < 8)
 			return pkt_fail(m, STATS_DROP_UDP_TRUNCATED);
-		ulen = rte_be_to_cpu_16(pkt_rd16(l4 + 4));
+		ulen = rte_be_to_cpu_16(nat_rd16(l4 + 4));
 		if (ulen < 8 || ulen > m->l4_len)
 			return pkt_fail(m, STATS_DROP_UDP_TRUNCATED);
-		m->sport = pkt_rd16(l4);
-		m->dport = pkt_rd16(l4 + 2);
+		m->sport = nat_rd16(l4);
+		m->dport = nat_rd16(l4 + 2);
 		return 0;
 	}
 	case IPPROTO_ICMP:
@@ -106,7 +79,7 @@ static int pkt_parse_l4(const uint8_t *frame, struct pkt_meta *m)
 			return pkt_fail(m, STATS_DROP_ICMP_TRUNCATED);
 		m->icmp_type = l4[0];
 		m->icmp_code = l4[1];
-		m->sport = pkt_rd16(l4 + 4); /* echo identifier */
+		m->sport = nat_rd16(l4 + 4); /* echo identifier */
 		return 0;
 	default:
 		return pkt_fail(m, STATS_DROP_L4_UNSUPPORTED);
@@ -122,7 +95,7 @@ int pkt_parse(const uint8_t *frame, uint32_t len, struct pkt_meta *m)
 	memset(m, 0, sizeof(*m));
 	if (len < RTE_ETHER_HDR_LEN)
 		return pkt_fail(m, STATS_DROP_ETH_TRUNCATED);
-	type = rte_be_to_cpu_16(pkt_rd16(frame + 12));
+	type = rte_be_to_cpu_16(nat_rd16(frame + 12));
 	m->l3_off = RTE_ETHER_HDR_LEN;
 	if (type == RTE_ETHER_TYPE_ARP) {
 		m->kind = PKT_ARP;
@@ -145,20 +118,20 @@ int pkt_parse(const uint8_t *frame, uint32_t len, struct pkt_meta *m)
 		return pkt_fail(m, STATS_DROP_IP_BAD_IHL);
 	if (avail < ihl)
 		return pkt_fail(m, STATS_DROP_IP_TRUNCATED);
-	tot = rte_be_to_cpu_16(pkt_rd16(ip + 2));
+	tot = rte_be_to_cpu_16(nat_rd16(ip + 2));
 	/* Ethernet may pad past the IP packet; the reverse is truncation. */
 	if (tot < ihl || tot > avail)
 		return pkt_fail(m, STATS_DROP_IP_TRUNCATED);
-	if (pkt_ip_csum(ip, ihl) != 0)
+	if (nat_csum_full(ip, ihl, 0) != 0) /* 0 when the checksum is right */
 		return pkt_fail(m, STATS_DROP_IP_BAD_CHECKSUM);
-	frag = rte_be_to_cpu_16(pkt_rd16(ip + 6));
+	frag = rte_be_to_cpu_16(nat_rd16(ip + 6));
 	if (frag & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))
 		return pkt_fail(m, STATS_DROP_IP_FRAGMENT);
 
 	m->ttl = ip[8];
 	m->proto = ip[9];
-	m->src = pkt_rd32(ip + 12);
-	m->dst = pkt_rd32(ip + 16);
+	m->src = nat_rd32(ip + 12);
+	m->dst = nat_rd32(ip + 16);
 	m->ip_len = (uint16_t)tot;
 	m->l4_off = (uint16_t)(RTE_ETHER_HDR_LEN + ihl);
 	m->l4_len = (uint16_t)(tot - ihl);
@@ -180,15 +153,15 @@ int pkt_parse_icmp_inner(const uint8_t *frame, struct pkt_meta *m, struct pkt_in
 	if (in->proto != IPPROTO_TCP && in->proto != IPPROTO_UDP)
 		goto bad;
 	/* A later fragment has no ports where we would read them. */
-	if (rte_be_to_cpu_16(pkt_rd16(ip + 6)) & RTE_IPV4_HDR_OFFSET_MASK)
+	if (rte_be_to_cpu_16(nat_rd16(ip + 6)) & RTE_IPV4_HDR_OFFSET_MASK)
 		goto bad;
 	in->l3_off = (uint16_t)(m->l4_off + 8);
 	in->l4_off = (uint16_t)(in->l3_off + ihl);
 	in->l4_avail = (uint16_t)(avail - ihl);
-	in->src = pkt_rd32(ip + 12);
-	in->dst = pkt_rd32(ip + 16);
-	in->sport = pkt_rd16(ip + ihl);
-	in->dport = pkt_rd16(ip + ihl + 2);
+	in->src = nat_rd32(ip + 12);
+	in->dst = nat_rd32(ip + 16);
+	in->sport = nat_rd16(ip + ihl);
+	in->dport = nat_rd16(ip + ihl + 2);
 	return 0;
 bad:
 	m->drop = STATS_DROP_ICMP_TRUNCATED;

@@ -15,6 +15,7 @@ source "$(dirname "$0")/lib.sh"
 TEST_NAME=test_replay
 TEST_TMP=$(mktemp -d /tmp/sluice-replay.XXXXXX)
 install_traps
+# shellcheck disable=SC2016 # expanded when the cleanup runs
 add_cleanup 'rm -rf "$TEST_TMP"'
 
 COUNT=7
