@@ -58,6 +58,8 @@ static int pkt_parse_l4(const uint8_t *frame, struct pkt_meta *m)
 			return pkt_fail(m, STATS_DROP_TCP_BAD_OPTION);
 		m->tcp_hlen = (uint8_t)hlen;
 		m->tcp_flags = l4[13];
+		m->tcp_seq = rte_be_to_cpu_32(nat_rd32(l4 + 4));
+		m->tcp_ack = rte_be_to_cpu_32(nat_rd32(l4 + 8));
 		m->sport = nat_rd16(l4);
 		m->dport = nat_rd16(l4 + 2);
 		return 0;

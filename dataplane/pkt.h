@@ -32,9 +32,10 @@ struct pkt_meta {
 	uint32_t src, dst;
 	uint16_t sport, dport; /* TCP/UDP ports; ICMP: id in sport */
 	uint8_t icmp_type, icmp_code;
-	uint8_t tcp_hlen; /* TCP header length in bytes */
-	uint8_t tcp_ts;	  /* offset of the timestamp option in the TCP header, 0 if none */
-	uint16_t drop;	  /* enum stats_drop when pkt_parse() fails */
+	uint8_t tcp_hlen;	   /* TCP header length in bytes */
+	uint8_t tcp_ts;		   /* offset of the timestamp option in the TCP header, 0 if none */
+	uint32_t tcp_seq, tcp_ack; /* host byte order */
+	uint16_t drop;		   /* enum stats_drop when pkt_parse() fails */
 };
 
 /* Parse Ethernet + ARP or IPv4 + TCP/UDP/ICMP. 0, or -1 with m->drop set. */
