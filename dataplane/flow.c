@@ -3,9 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <numa.h>
-
 #include "flow.h"
+#include "mem.h"
 
 /* A slot refers to flow (ref >> 1) - 1 in direction (ref & 1); 0 = empty. */
 struct flow_slot {
@@ -27,29 +26,6 @@ struct flow_table {
 	struct flow *flows;
 };
 
-static void *flow_mem_alloc(size_t size, int node)
-{
-	void *p;
-
-	if (node >= 0 && numa_available() >= 0) {
-		p = numa_alloc_onnode(size, node);
-		if (p != NULL)
-			memset(p, 0, size);
-		return p;
-	}
-	return calloc(1, size);
-}
-
-static void flow_mem_free(void *p, size_t size, int node)
-{
-	if (p == NULL)
-		return;
-	if (node >= 0 && numa_available() >= 0)
-		numa_free(p, size);
-	else
-		free(p);
-}
-
 struct flow_table *flow_table_create(uint32_t max_flows, int node)
 {
 	struct flow_table *ft;
@@ -68,9 +44,9 @@ struct flow_table *flow_table_create(uint32_t max_flows, int node)
 	ft->node = node;
 	ft->mask = nslots - 1;
 	ft->capacity = max_flows;
-	ft->slots = flow_mem_alloc((size_t)nslots * sizeof(ft->slots[0]), node);
-	ft->flows = flow_mem_alloc((size_t)max_flows * sizeof(ft->flows[0]), node);
-	ft->in_use = flow_mem_alloc(max_flows, node);
+	ft->slots = mem_alloc((size_t)nslots * sizeof(ft->slots[0]), node);
+	ft->flows = mem_alloc((size_t)max_flows * sizeof(ft->flows[0]), node);
+	ft->in_use = mem_alloc(max_flows, node);
 	if (ft->slots == NULL || ft->flows == NULL || ft->in_use == NULL) {
 		flow_table_free(ft);
 		errno = ENOMEM;
@@ -90,9 +66,9 @@ void flow_table_free(struct flow_table *ft)
 {
 	if (ft == NULL)
 		return;
-	flow_mem_free(ft->slots, (size_t)(ft->mask + 1) * sizeof(ft->slots[0]), ft->node);
-	flow_mem_free(ft->flows, (size_t)ft->capacity * sizeof(ft->flows[0]), ft->node);
-	flow_mem_free(ft->in_use, ft->capacity, ft->node);
+	mem_free(ft->slots, (size_t)(ft->mask + 1) * sizeof(ft->slots[0]), ft->node);
+	mem_free(ft->flows, (size_t)ft->capacity * sizeof(ft->flows[0]), ft->node);
+	mem_free(ft->in_use, ft->capacity, ft->node);
 	free(ft);
 }
 

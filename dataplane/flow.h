@@ -61,8 +61,8 @@ struct flow {
 	uint16_t sport, bport;
 	uint8_t proto;
 	uint8_t state;	   /* enum flow_class */
-	uint8_t tcp_seen;  /* TCPSTATE_SEEN_* bits */
 	uint8_t snat_slot; /* pool slot the tuple came from */
+	uint8_t pad0;
 	/* What the flow counts against. */
 	uint16_t svc, be; /* slots */
 	uint32_t svc_gen, be_gen, snat_gen;
@@ -70,6 +70,15 @@ struct flow {
 	uint16_t port_c, port_b;
 	uint32_t nh_c, nh_b;
 	uint32_t ts_off; /* timestamp offset; 0 until timestamp rewriting exists */
+	/* The tuple in the port space (palloc.h) and its quarantine entry. */
+	uint32_t space;
+	uint32_t qent, qcookie;
+	/* Close tracking (tcpstate.h): sequence numbers in host order. */
+	uint16_t tcp_seen; /* TCPSTATE_* bits */
+	uint16_t pad1;
+	uint32_t isn_c; /* the client's SYN */
+	uint32_t fin_c; /* sequence number of the client's FIN */
+	uint32_t fin_b; /* sequence number of the backend's FIN */
 	/* Bookkeeping. */
 	uint32_t lru_prev, lru_next;
 	uint64_t created_ms, last_ms;

@@ -1,21 +1,22 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
 
 #include <rte_byteorder.h>
+#include <rte_hash_crc.h>
 
+#include "mem.h"
 #include "palloc.h"
 
-void palloc_init(struct palloc *pa, uint16_t worker, uint16_t nworkers, uint64_t seed)
-{
-	pa->worker = worker;
-	pa->nworkers = nworkers ? nworkers : 1;
-	pa->rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
-}
+#define PALLOC_PORTS 65536u
+
+/* ---- geometry ---------------------------------------------------------- */
 
 /* First port >= lo in the share; may exceed hi. */
-static inline uint32_t palloc_first(const struct palloc *pa, uint16_t lo)
+static inline uint32_t palloc_first(const struct palloc *pa, uint32_t lo)
 {
-	return lo + (uint32_t)((pa->worker + pa->nworkers - lo % pa->nworkers) % pa->nworkers);
+	return lo + (pa->worker + pa->nworkers - lo % pa->nworkers) % pa->nworkers;
 }
 
 uint32_t palloc_share_size(const struct palloc *pa, uint16_t lo, uint16_t hi)
@@ -27,40 +28,407 @@ uint32_t palloc_share_size(const struct palloc *pa, uint16_t lo, uint16_t hi)
 	return (hi - first) / pa->nworkers + 1;
 }
 
-static int palloc_try_addr(struct palloc *pa, const struct flow_table *ft, const struct cfg_snat *s,
-			   struct flow *f)
+/* The bits [*blo, *bhi] of ports [lo, hi]; false if the share has none. */
+static bool palloc_bit_range(const struct palloc *pa, uint16_t lo, uint16_t hi, uint32_t *blo,
+			     uint32_t *bhi)
 {
-	uint32_t n = palloc_share_size(pa, s->lo, s->hi);
-	uint32_t first = palloc_first(pa, s->lo);
-	uint32_t start, probes;
-	struct flow_key k;
-	enum flow_dir dir;
+	uint32_t n = palloc_share_size(pa, lo, hi);
 
 	if (n == 0)
-		return -ENOSPC;
-	start = (uint32_t)(palloc_rand(pa) % n);
-	probes = n < PALLOC_PROBES ? n : PALLOC_PROBES;
-	for (uint32_t i = 0; i < probes; i++) {
-		uint32_t port = first + ((start + i) % n) * pa->nworkers;
-		uint16_t nport = rte_cpu_to_be_16((uint16_t)port);
-
-		flow_key_set(&k, f->proto, f->bip, f->bport, s->ip, nport);
-		if (flow_lookup(ft, &k, &dir) == NULL) {
-			f->sip = s->ip;
-			f->sport = nport;
-			return 0;
-		}
-	}
-	return -ENOSPC;
+		return false;
+	*blo = palloc_first(pa, lo) / pa->nworkers;
+	*bhi = *blo + n - 1;
+	return true;
 }
 
-int palloc_get(struct palloc *pa, const struct flow_table *ft, const struct cfg *c,
-	       const struct cfg_service *svc, struct flow *f, uint64_t *tried)
+static inline uint16_t palloc_port_of(const struct palloc *pa, uint32_t bit)
+{
+	return (uint16_t)(bit * pa->nworkers + pa->worker);
+}
+
+static inline uint64_t *palloc_bits(const struct palloc *pa, uint32_t s)
+{
+	return pa->bits + (size_t)s * pa->words;
+}
+
+static inline uint64_t *palloc_nonfull(const struct palloc *pa, uint32_t s)
+{
+	return pa->nonfull + (size_t)s * pa->sumwords;
+}
+
+/* Mask of bits 0..b of a word. */
+static inline uint64_t palloc_upto(uint32_t b)
+{
+	return b >= 63 ? ~0ULL : (2ULL << b) - 1;
+}
+
+/*
+ * First free bit in [from, to] of space @s, or -1. Touches the word of
+ * @from, then summary words: at most words / 64 + 1 of them, and one more
+ * bitmap word.
+ */
+static int64_t palloc_next_free(const struct palloc *pa, uint32_t s, uint32_t from, uint32_t to)
+{
+	const uint64_t *bits = palloc_bits(pa, s);
+	const uint64_t *nonfull = palloc_nonfull(pa, s);
+	uint32_t w = from >> 6, wl = to >> 6, sw, sl;
+	uint64_t m, sm;
+
+	m = ~bits[w] & (~0ULL << (from & 63));
+	if (w == wl)
+		m &= palloc_upto(to & 63);
+	if (m != 0)
+		return ((int64_t)w << 6) + __builtin_ctzll(m);
+	if (w == wl)
+		return -1;
+	w++;
+	sw = w >> 6;
+	sl = wl >> 6;
+	sm = nonfull[sw] & (~0ULL << (w & 63));
+	for (;;) {
+		if (sw == sl)
+			sm &= palloc_upto(wl & 63);
+		if (sm != 0) {
+			uint32_t cw = (sw << 6) + (uint32_t)__builtin_ctzll(sm);
+
+			m = ~bits[cw];
+			if (cw == wl)
+				m &= palloc_upto(to & 63);
+			/* A word before the last lies wholly inside the range. */
+			return m != 0 ? ((int64_t)cw << 6) + __builtin_ctzll(m) : -1;
+		}
+		if (sw == sl)
+			return -1;
+		sm = nonfull[++sw];
+	}
+}
+
+static inline bool palloc_bit_test(const struct palloc *pa, uint32_t s, uint32_t bit)
+{
+	return (palloc_bits(pa, s)[bit >> 6] >> (bit & 63)) & 1;
+}
+
+static inline void palloc_bit_set(struct palloc *pa, uint32_t s, uint32_t bit)
+{
+	uint64_t *word = &palloc_bits(pa, s)[bit >> 6];
+
+	*word |= 1ULL << (bit & 63);
+	if (*word == ~0ULL)
+		palloc_nonfull(pa, s)[bit >> 12] &= ~(1ULL << ((bit >> 6) & 63));
+}
+
+static inline void palloc_bit_clear(struct palloc *pa, uint32_t s, uint32_t bit)
+{
+	palloc_bits(pa, s)[bit >> 6] &= ~(1ULL << (bit & 63));
+	palloc_nonfull(pa, s)[bit >> 12] |= 1ULL << ((bit >> 6) & 63);
+}
+
+/* ---- set-up -------------------------------------------------------------- */
+
+int palloc_init(struct palloc *pa, uint16_t worker, uint16_t nworkers, uint64_t seed,
+		uint32_t max_spaces, uint32_t max_quarantine, int node, uint64_t now_ms)
+{
+	uint32_t hslots = 16;
+	size_t bsize, nsize, hsize, ssize, qsize;
+
+	memset(pa, 0, sizeof(*pa));
+	if (nworkers == 0 || worker >= nworkers || max_spaces == 0 || max_spaces > (1u << 24) ||
+	    max_quarantine == 0 || max_quarantine >= PALLOC_NONE)
+		return -EINVAL;
+	pa->worker = worker;
+	pa->nworkers = nworkers;
+	pa->rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
+	pa->epoch_ms = now_ms;
+	pa->nbits = (PALLOC_PORTS - worker + nworkers - 1) / nworkers;
+	pa->words = (pa->nbits + 63) / 64;
+	pa->sumwords = (pa->words + 63) / 64;
+	pa->max_spaces = max_spaces;
+	while (hslots < 2 * max_spaces)
+		hslots <<= 1;
+	pa->hmask = hslots - 1;
+	pa->max_quarantine = max_quarantine;
+	bsize = (size_t)max_spaces * pa->words * sizeof(uint64_t);
+	nsize = (size_t)max_spaces * pa->sumwords * sizeof(uint64_t);
+	hsize = (size_t)hslots * sizeof(uint32_t);
+	ssize = (size_t)max_spaces * sizeof(struct palloc_space);
+	qsize = (size_t)max_quarantine * sizeof(struct palloc_qent);
+	pa->bits = mem_alloc(bsize, node);
+	pa->nonfull = mem_alloc(nsize, node);
+	pa->hash = mem_alloc(hsize, node);
+	pa->spaces = mem_alloc(ssize, node);
+	pa->q = mem_alloc(qsize, node);
+	pa->mem_size = bsize + nsize + hsize + ssize + qsize;
+	pa->node = node;
+	if (pa->bits == NULL || pa->nonfull == NULL || pa->hash == NULL || pa->spaces == NULL ||
+	    pa->q == NULL) {
+		palloc_free(pa);
+		return -ENOMEM;
+	}
+	/* Every word starts with free bits (bits past nbits are never searched). */
+	memset(pa->nonfull, 0xff, nsize);
+	pa->idle_head = pa->idle_tail = PALLOC_NONE;
+	for (uint32_t i = 0; i < max_quarantine; i++)
+		pa->q[i].next = i + 1 < max_quarantine ? i + 1 : PALLOC_NONE;
+	pa->q_free = 0;
+	for (int i = 0; i < PALLOC_FIFOS; i++)
+		pa->fifo[i].head = pa->fifo[i].tail = PALLOC_NONE;
+	pa->cookie_next = 1;
+	return 0;
+}
+
+void palloc_free(struct palloc *pa)
+{
+	size_t hslots = (size_t)pa->hmask + 1;
+
+	mem_free(pa->bits, (size_t)pa->max_spaces * pa->words * sizeof(uint64_t), pa->node);
+	mem_free(pa->nonfull, (size_t)pa->max_spaces * pa->sumwords * sizeof(uint64_t), pa->node);
+	mem_free(pa->hash, hslots * sizeof(uint32_t), pa->node);
+	mem_free(pa->spaces, (size_t)pa->max_spaces * sizeof(struct palloc_space), pa->node);
+	mem_free(pa->q, (size_t)pa->max_quarantine * sizeof(struct palloc_qent), pa->node);
+	pa->bits = pa->nonfull = NULL;
+	pa->hash = NULL;
+	pa->spaces = NULL;
+	pa->q = NULL;
+}
+
+size_t palloc_space_bytes(const struct palloc *pa)
+{
+	return (size_t)(pa->words + pa->sumwords) * sizeof(uint64_t) + sizeof(struct palloc_space) +
+	       2 * sizeof(uint32_t);
+}
+
+/* ---- the space hash ------------------------------------------------------ */
+
+static inline uint32_t palloc_key_hash(uint8_t proto, uint32_t bip, uint16_t bport, uint32_t sip)
+{
+	uint64_t a = ((uint64_t)bip << 32) | sip;
+	uint32_t b = ((uint32_t)bport << 8) | proto;
+
+	return rte_hash_crc_4byte(b, rte_hash_crc_8byte(a, 0x51ce));
+}
+
+static inline bool palloc_key_eq(const struct palloc_space *sp, uint8_t proto, uint32_t bip,
+				 uint16_t bport, uint32_t sip)
+{
+	return sp->bip == bip && sp->sip == sip && sp->bport == bport && sp->proto == proto;
+}
+
+static int64_t palloc_space_find(const struct palloc *pa, uint8_t proto, uint32_t bip,
+				 uint16_t bport, uint32_t sip)
+{
+	uint32_t h = palloc_key_hash(proto, bip, bport, sip) & pa->hmask;
+
+	for (;;) {
+		uint32_t ref = pa->hash[h];
+
+		if (ref == 0)
+			return -1;
+		if (palloc_key_eq(&pa->spaces[ref - 1], proto, bip, bport, sip))
+			return ref - 1;
+		h = (h + 1) & pa->hmask;
+	}
+}
+
+static void palloc_hash_insert(struct palloc *pa, uint32_t s)
+{
+	const struct palloc_space *sp = &pa->spaces[s];
+	uint32_t h = palloc_key_hash(sp->proto, sp->bip, sp->bport, sp->sip) & pa->hmask;
+
+	while (pa->hash[h] != 0)
+		h = (h + 1) & pa->hmask;
+	pa->hash[h] = s + 1;
+}
+
+/* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
+static void palloc_hash_remove(struct palloc *pa, uint32_t s)
+{
+	const struct palloc_space *sp = &pa->spaces[s];
+	uint32_t h = palloc_key_hash(sp->proto, sp->bip, sp->bport, sp->sip) & pa->hmask;
+	uint32_t j;
+
+	while (pa->hash[h] != s + 1)
+		h = (h + 1) & pa->hmask;
+	j = h;
+	for (;;) {
+		const struct palloc_space *o;
+		uint32_t home;
+
+		j = (j + 1) & pa->hmask;
+		if (pa->hash[j] == 0)
+			break;
+		o = &pa->spaces[pa->hash[j] - 1];
+		home = palloc_key_hash(o->proto, o->bip, o->bport, o->sip) & pa->hmask;
+		/* Move j back to h unless its home lies cyclically in (h, j]. */
+		if (((j - home) & pa->hmask) >= ((j - h) & pa->hmask)) {
+			pa->hash[h] = pa->hash[j];
+			h = j;
+		}
+	}
+	pa->hash[h] = 0;
+}
+
+static void palloc_idle_unlink(struct palloc *pa, uint32_t s)
+{
+	struct palloc_space *sp = &pa->spaces[s];
+
+	if (sp->idle_prev != PALLOC_NONE)
+		pa->spaces[sp->idle_prev].idle_next = sp->idle_next;
+	else
+		pa->idle_head = sp->idle_next;
+	if (sp->idle_next != PALLOC_NONE)
+		pa->spaces[sp->idle_next].idle_prev = sp->idle_prev;
+	else
+		pa->idle_tail = sp->idle_prev;
+	sp->idle_prev = sp->idle_next = PALLOC_NONE;
+}
+
+static void palloc_idle_append(struct palloc *pa, uint32_t s)
+{
+	struct palloc_space *sp = &pa->spaces[s];
+
+	sp->idle_next = PALLOC_NONE;
+	sp->idle_prev = pa->idle_tail;
+	if (pa->idle_tail != PALLOC_NONE)
+		pa->spaces[pa->idle_tail].idle_next = s;
+	else
+		pa->idle_head = s;
+	pa->idle_tail = s;
+}
+
+static inline bool palloc_space_empty(const struct palloc_space *sp)
+{
+	return sp->live == 0 && sp->quarantined == 0;
+}
+
+/* The space for a key: found, or taken from the pool (an idle one if need be). */
+static int64_t palloc_space_get(struct palloc *pa, uint8_t proto, uint32_t bip, uint16_t bport,
+				uint32_t sip)
+{
+	int64_t found = palloc_space_find(pa, proto, bip, bport, sip);
+	struct palloc_space *sp;
+	uint32_t s;
+
+	if (found >= 0)
+		return found;
+	if (pa->spaces_used < pa->max_spaces) {
+		s = pa->spaces_used++;
+	} else if (pa->idle_head != PALLOC_NONE) {
+		/* An empty space has every bit clear: only its key changes. */
+		s = pa->idle_head;
+		palloc_idle_unlink(pa, s);
+		palloc_hash_remove(pa, s);
+		pa->spaces_evicted++;
+	} else {
+		return -1;
+	}
+	sp = &pa->spaces[s];
+	*sp = (struct palloc_space){ .bip = bip,
+				     .sip = sip,
+				     .bport = bport,
+				     .proto = proto,
+				     .hashed = 1,
+				     .cursor = (uint32_t)(palloc_rand(pa) % pa->nbits),
+				     .last_freed = PALLOC_NONE };
+	palloc_hash_insert(pa, s);
+	/* Idle until it holds a tuple. */
+	palloc_idle_append(pa, s);
+	return s;
+}
+
+const struct palloc_space *palloc_space_at(const struct palloc *pa, uint32_t i)
+{
+	if (i >= pa->spaces_used || !pa->spaces[i].hashed)
+		return NULL;
+	return &pa->spaces[i];
+}
+
+uint32_t palloc_space_held(const struct palloc *pa, uint32_t i, uint16_t lo, uint16_t hi)
+{
+	const uint64_t *bits = palloc_bits(pa, i);
+	uint32_t blo, bhi, n = 0;
+
+	if (!palloc_bit_range(pa, lo, hi, &blo, &bhi))
+		return 0;
+	for (uint32_t w = blo >> 6; w <= bhi >> 6; w++) {
+		uint64_t m = bits[w];
+
+		if (w == blo >> 6)
+			m &= ~0ULL << (blo & 63);
+		if (w == bhi >> 6)
+			m &= palloc_upto(bhi & 63);
+		n += (uint32_t)__builtin_popcountll(m);
+	}
+	return n;
+}
+
+bool palloc_held(const struct palloc *pa, uint8_t proto, uint32_t bip, uint16_t bport, uint32_t sip,
+		 uint16_t sport)
+{
+	uint32_t port = rte_be_to_cpu_16(sport);
+	int64_t s;
+
+	if (port % pa->nworkers != pa->worker)
+		return false;
+	s = palloc_space_find(pa, proto, bip, bport, sip);
+	return s >= 0 && palloc_bit_test(pa, (uint32_t)s, port / pa->nworkers);
+}
+
+/* ---- allocation ------------------------------------------------------------ */
+
+/* First free bit of [blo, bhi] from @start on, wrapping once; -1 if none. */
+static int64_t palloc_search(const struct palloc *pa, uint32_t s, uint32_t blo, uint32_t bhi,
+			     uint32_t start)
+{
+	int64_t bit = palloc_next_free(pa, s, start, bhi);
+
+	if (bit < 0 && start > blo)
+		bit = palloc_next_free(pa, s, blo, start - 1);
+	return bit;
+}
+
+/* A free bit of space @s within [blo, bhi], RFC 6056 algorithm 5; -1 if none. */
+static int64_t palloc_take(struct palloc *pa, uint32_t s, uint32_t blo, uint32_t bhi)
+{
+	struct palloc_space *sp = &pa->spaces[s];
+	uint32_t n = bhi - blo + 1;
+	uint32_t step = n / PALLOC_STEP_DIVISOR > 1 ? n / PALLOC_STEP_DIVISOR : 1;
+	uint32_t start;
+	int64_t bit;
+
+	start = sp->cursor + 1 + (uint32_t)(palloc_rand(pa) % step);
+	if (start < blo || start > bhi) /* past the end, or the range moved */
+		start = blo + (start - blo) % n;
+	if (start < blo)
+		start = blo;
+	bit = palloc_search(pa, s, blo, bhi, start);
+	if (bit < 0)
+		return -1;
+	if ((uint32_t)bit == sp->last_freed) {
+		/* Not the tuple just released, unless nothing else is free. */
+		int64_t other = palloc_search(pa, s, blo, bhi,
+					      (uint32_t)bit < bhi ? (uint32_t)bit + 1 : blo);
+
+		if (other >= 0)
+			bit = other;
+	}
+	sp->cursor = (uint32_t)bit;
+	palloc_bit_set(pa, s, (uint32_t)bit);
+	if (palloc_space_empty(sp))
+		palloc_idle_unlink(pa, s);
+	sp->live++;
+	return bit;
+}
+
+int palloc_get(struct palloc *pa, const struct cfg *c, const struct cfg_service *svc,
+	       struct flow *f, uint64_t *tried)
 {
 	uint8_t usable[CFG_MAX_SNAT];
 	uint32_t n = 0, start;
+	bool no_space = false;
 
 	*tried = 0;
+	if (f->proto == IPPROTO_TCP && pa->q_detached + pa->live_tcp >= pa->max_quarantine)
+		return -ENOBUFS;
 	for (uint32_t slot = 0; slot < CFG_MAX_SNAT; slot++)
 		if (c->snat[slot].used && !c->snat[slot].draining &&
 		    (svc->snat_all || (svc->snat_mask & (1ULL << slot))))
@@ -71,14 +439,200 @@ int palloc_get(struct palloc *pa, const struct flow_table *ft, const struct cfg 
 	start = (uint32_t)(palloc_rand(pa) % n);
 	for (uint32_t i = 0; i < n; i++) {
 		uint8_t slot = usable[(start + i) % n];
-		const struct cfg_snat *s = &c->snat[slot];
+		const struct cfg_snat *sn = &c->snat[slot];
+		uint32_t blo, bhi;
+		int64_t s, bit;
 
+		if (!palloc_bit_range(pa, sn->lo, sn->hi, &blo, &bhi))
+			continue;
+		s = palloc_space_get(pa, f->proto, f->bip, f->bport, sn->ip);
+		if (s < 0) {
+			no_space = true;
+			continue;
+		}
 		*tried |= 1ULL << slot;
-		if (palloc_try_addr(pa, ft, s, f) == 0) {
-			f->snat_slot = slot;
-			f->snat_gen = s->gen;
-			return 0;
+		bit = palloc_take(pa, (uint32_t)s, blo, bhi);
+		if (bit < 0)
+			continue;
+		f->sip = sn->ip;
+		f->sport = rte_cpu_to_be_16(palloc_port_of(pa, (uint32_t)bit));
+		f->snat_slot = slot;
+		f->snat_gen = sn->gen;
+		f->space = (uint32_t)s;
+		f->qent = PALLOC_NONE;
+		f->qcookie = 0;
+		if (f->proto == IPPROTO_TCP)
+			pa->live_tcp++;
+		return 0;
+	}
+	return no_space && *tried == 0 ? -ENOMEM : -ENOSPC;
+}
+
+/* ---- quarantine -------------------------------------------------------------- */
+
+static inline uint32_t palloc_ms(const struct palloc *pa, uint64_t now_ms)
+{
+	return (uint32_t)(now_ms - pa->epoch_ms);
+}
+
+/*
+ * The FIFO for @dur_ms: the one of that duration, else an empty one, else
+ * the shortest longer one, else the longest. Only an exact match keeps its
+ * entries in expiry order; with the others an entry may end late, never
+ * early, and 16 distinct durations at once are more than any set-up uses.
+ */
+static uint8_t palloc_fifo_for(struct palloc *pa, uint32_t dur_ms)
+{
+	int empty = -1, longer = -1, longest = 0;
+
+	for (int i = 0; i < PALLOC_FIFOS; i++) {
+		const struct palloc_fifo *q = &pa->fifo[i];
+
+		if (q->count > 0 && q->dur_ms == dur_ms)
+			return (uint8_t)i;
+		if (q->count == 0 && empty < 0)
+			empty = i;
+		if (q->count > 0 && q->dur_ms > dur_ms &&
+		    (longer < 0 || q->dur_ms < pa->fifo[longer].dur_ms))
+			longer = i;
+		if (q->dur_ms > pa->fifo[longest].dur_ms)
+			longest = i;
+	}
+	if (empty >= 0) {
+		pa->fifo[empty].dur_ms = dur_ms;
+		return (uint8_t)empty;
+	}
+	return (uint8_t)(longer >= 0 ? longer : longest);
+}
+
+static void palloc_fifo_unlink(struct palloc *pa, uint32_t e)
+{
+	struct palloc_qent *q = &pa->q[e];
+	struct palloc_fifo *fi = &pa->fifo[q->fifo];
+
+	if (q->prev != PALLOC_NONE)
+		pa->q[q->prev].next = q->next;
+	else
+		fi->head = q->next;
+	if (q->next != PALLOC_NONE)
+		pa->q[q->next].prev = q->prev;
+	else
+		fi->tail = q->prev;
+	fi->count--;
+}
+
+static void palloc_fifo_append(struct palloc *pa, uint32_t e, uint8_t fifo)
+{
+	struct palloc_qent *q = &pa->q[e];
+	struct palloc_fifo *fi = &pa->fifo[fifo];
+
+	q->fifo = fifo;
+	q->next = PALLOC_NONE;
+	q->prev = fi->tail;
+	if (fi->tail != PALLOC_NONE)
+		pa->q[fi->tail].next = e;
+	else
+		fi->head = e;
+	fi->tail = e;
+	fi->count++;
+}
+
+bool palloc_flow_quarantined(const struct palloc *pa, const struct flow *f)
+{
+	return f->qent != PALLOC_NONE && pa->q[f->qent].cookie == f->qcookie &&
+	       pa->q[f->qent].flow_live;
+}
+
+void palloc_quarantine(struct palloc *pa, struct flow *f, uint32_t dur_ms, uint64_t now_ms)
+{
+	uint8_t fifo;
+	uint32_t e;
+
+	if (dur_ms == 0)
+		return;
+	fifo = palloc_fifo_for(pa, dur_ms);
+	if (palloc_flow_quarantined(pa, f)) {
+		/* Re-arm: the backend restarted its TIME_WAIT on this packet. */
+		e = f->qent;
+		palloc_fifo_unlink(pa, e);
+		pa->rearmed_total++;
+	} else {
+		/* Admission (palloc_get) keeps an entry free for every live TCP flow. */
+		e = pa->q_free;
+		if (e == PALLOC_NONE)
+			return;
+		pa->q_free = pa->q[e].next;
+		pa->q_used++;
+		pa->quarantined_total++;
+		pa->q[e].space = f->space;
+		pa->q[e].bit = (uint16_t)(rte_be_to_cpu_16(f->sport) / pa->nworkers);
+		pa->q[e].flow_live = 1;
+		pa->q[e].cookie = pa->cookie_next++;
+		if (pa->cookie_next == 0)
+			pa->cookie_next = 1;
+		f->qent = e;
+		f->qcookie = pa->q[e].cookie;
+	}
+	pa->q[e].expire = palloc_ms(pa, now_ms) + dur_ms;
+	palloc_fifo_append(pa, e, fifo);
+}
+
+static void palloc_put_bit(struct palloc *pa, uint32_t s, uint32_t bit)
+{
+	struct palloc_space *sp = &pa->spaces[s];
+
+	palloc_bit_clear(pa, s, bit);
+	sp->last_freed = bit;
+	if (palloc_space_empty(sp))
+		palloc_idle_append(pa, s);
+}
+
+void palloc_release(struct palloc *pa, struct flow *f)
+{
+	struct palloc_space *sp = &pa->spaces[f->space];
+
+	if (f->proto == IPPROTO_TCP && pa->live_tcp > 0)
+		pa->live_tcp--;
+	sp->live--;
+	if (palloc_flow_quarantined(pa, f)) {
+		/* The quarantine holds the tuple on alone. */
+		pa->q[f->qent].flow_live = 0;
+		pa->q_detached++;
+		sp->quarantined++;
+	} else {
+		palloc_put_bit(pa, f->space, rte_be_to_cpu_16(f->sport) / pa->nworkers);
+	}
+	f->qent = PALLOC_NONE;
+}
+
+uint32_t palloc_expire(struct palloc *pa, uint64_t now_ms, uint32_t budget)
+{
+	uint32_t now = palloc_ms(pa, now_ms), n = 0;
+
+	for (int i = 0; i < PALLOC_FIFOS && n < budget; i++) {
+		struct palloc_fifo *fi = &pa->fifo[i];
+
+		while (n < budget && fi->head != PALLOC_NONE) {
+			uint32_t e = fi->head;
+			struct palloc_qent *q = &pa->q[e];
+
+			if ((int32_t)(now - q->expire) < 0)
+				break;
+			palloc_fifo_unlink(pa, e);
+			if (!q->flow_live) {
+				pa->spaces[q->space].quarantined--;
+				pa->q_detached--;
+				palloc_put_bit(pa, q->space, q->bit);
+			}
+			/* else the live flow still holds the tuple and frees it at its end */
+			q->cookie = 0;
+			q->flow_live = 0;
+			q->next = pa->q_free;
+			pa->q_free = e;
+			pa->q_used--;
+			pa->expired_total++;
+			n++;
 		}
 	}
-	return -ENOSPC;
+	return n;
 }

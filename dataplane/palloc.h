@@ -1,53 +1,232 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * palloc: SNAT tuple allocation for new flows (first, simple version).
+ * palloc: the SNAT port space of one lcore, and the TIME_WAIT quarantine.
  *
- * Keyed on the full tuple: a candidate (SNAT address, SNAT port) is free
- * toward a backend iff no live flow of this lcore holds the reverse key
- * (proto, backend addr, backend port, SNAT addr, SNAT port). One SNAT port may
- * therefore serve many backends at once.
+ * Tuples. A flow's backend-side tuple is (proto, SNAT addr, SNAT port,
+ * backend addr, backend port); only that whole tuple must be unique, so one
+ * SNAT port serves any number of backends at once (RFC 7857 s3). The tuples
+ * toward one (proto, backend addr, backend port) from one SNAT address form a
+ * "space": a bitmap with one bit per port of this lcore's share, set while
+ * the tuple is held, by a live flow or by the quarantine. Spaces are keyed by
+ * addresses, not by configuration slots, so two services sharing a backend
+ * share its tuples, and a backend or SNAT address removed and added again
+ * finds its quarantined tuples still held.
  *
- * Each worker allocates only from its own share of every port range: the
- * ports p with p % nworkers == worker index. Shares are disjoint, so tuples
- * are unique across lcores without any shared state, and a reply's
- * destination port names the owning lcore. With one worker the share is the
- * whole range.
+ * Shares. Worker i of n owns the ports p with p % n == i of every range, so a
+ * reply's destination port names the lcore that owns the flow and no port is
+ * lost to the split. Bit k of a space is port k * n + i.
  *
- * Cost is bounded: a random start in the share, then at most PALLOC_PROBES
- * consecutive candidates per SNAT address. The TIME_WAIT quarantine comes
- * with the port-space work: a tuple is free again as soon as its flow leaves
- * the table (worker_flow_end() is where a quarantine would take it over).
+ * Allocation (RFC 6056 algorithm 5, random increments, per destination):
+ * each space keeps a cursor; a new flow starts at cursor + a random step of 1
+ * to max(1, range / 32) and takes the first free port from there, wrapping
+ * once. A summary word per 64 bitmap words says which words have a free bit,
+ * so the search touches at most two summary passes (65536 ports: 16 summary
+ * words) and never probes a held tuple: O(1), bounded, whatever the
+ * occupancy. The port released last is skipped (one more bounded search)
+ * unless it is the only free one, so a freed tuple is never the next one
+ * handed out. Consecutive ports toward one destination are not sequential
+ * and not predictable.
+ *
+ * Quarantine. When the backend will hold a tuple in TIME_WAIT (see
+ * tcpstate_backend_tw()), palloc_quarantine() starts the tuple's quarantine:
+ * an entry with expiry now + duration at the tail of the FIFO of that
+ * duration. Every later packet of the flow re-arms it (moves it to the tail),
+ * as Linux re-arms TIME_WAIT on every segment it receives in that state. The
+ * flow and the entry then both hold the tuple; whichever lets go last clears
+ * the bit. Durations are constant per FIFO, so a FIFO's head is always the
+ * next to expire: expiry is O(1) per tuple and there is no scan. A duration
+ * change applies to new entries; entries keep the expiry they were given.
+ *
+ * Admission. A quarantine entry can never be refused: a TCP flow is only
+ * created while (quarantine-only entries + live TCP flows) < max_quarantine,
+ * since every live TCP flow may need one entry. Spaces come from a fixed pool
+ * too; empty spaces stay hashed (cheap to find again) and are reused oldest
+ * first when the pool runs out.
+ *
+ * Threads: one struct palloc per worker lcore, written by it alone. The
+ * control thread reads spaces for display (palloc_space_at()), tolerating
+ * torn counts. No allocation after palloc_init().
  */
 #ifndef SLUICE_PALLOC_H
 #define SLUICE_PALLOC_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include <netinet/in.h>
 
 #include "cfg.h"
 #include "flow.h"
+#include "tcpstate.h"
 
-#define PALLOC_PROBES 128
+#define PALLOC_NONE	      UINT32_MAX
+#define PALLOC_FIFOS	      16
+#define PALLOC_STEP_DIVISOR   32
+#define PALLOC_DEFAULT_SPACES 4096
+
+struct palloc_space {
+	/* Key; addresses and port in network byte order. */
+	uint32_t bip, sip;
+	uint16_t bport;
+	uint8_t proto;
+	uint8_t hashed;		       /* in the hash (possibly idle) */
+	uint32_t cursor;	       /* bit of the last allocation */
+	uint32_t last_freed;	       /* bit released last, skipped once while others are free */
+	uint32_t live;		       /* tuples held by live flows */
+	uint32_t quarantined;	       /* tuples held only by the quarantine */
+	uint32_t idle_prev, idle_next; /* on the idle list when live == quarantined == 0 */
+};
+
+struct palloc_qent {
+	uint32_t prev, next; /* FIFO links */
+	uint32_t expire;     /* ms since palloc_init, wrapping; compared signed */
+	uint32_t space;
+	uint32_t cookie; /* matches the flow's f->qcookie while the flow holds it */
+	uint16_t bit;
+	uint8_t fifo;
+	uint8_t flow_live; /* the flow holding the tuple too is still live */
+};
+
+struct palloc_fifo {
+	uint32_t dur_ms;
+	uint32_t head, tail;
+	uint32_t count;
+};
 
 struct palloc {
 	uint16_t worker;   /* this lcore's share */
 	uint16_t nworkers; /* number of shares */
 	uint64_t rng;
+	uint64_t epoch_ms; /* time origin of qent.expire */
+
+	/* Spaces: bitmap geometry, pool, hash, idle list. */
+	uint32_t nbits;	   /* ports per share: bits per space */
+	uint32_t words;	   /* bitmap words per space */
+	uint32_t sumwords; /* summary words per space */
+	uint32_t max_spaces;
+	uint32_t hmask;
+	uint32_t *hash; /* space index + 1; 0 = empty; linear probing */
+	struct palloc_space *spaces;
+	uint64_t *bits;	      /* max_spaces * words */
+	uint64_t *nonfull;    /* max_spaces * sumwords: bit w = word w has a free bit */
+	uint32_t spaces_used; /* ever taken from the pool */
+	uint32_t idle_head, idle_tail;
+
+	/* Quarantine. */
+	struct palloc_qent *q;
+	uint32_t max_quarantine;
+	uint32_t q_free;     /* free list head */
+	uint32_t q_used;     /* entries in FIFOs */
+	uint32_t q_detached; /* entries whose flow has ended */
+	uint32_t live_tcp;   /* live TCP flows (each may need an entry) */
+	uint32_t cookie_next;
+	struct palloc_fifo fifo[PALLOC_FIFOS];
+
+	/* Counters (this lcore). */
+	uint64_t quarantined_total; /* entries ever started */
+	uint64_t rearmed_total;	    /* re-arms by later packets */
+	uint64_t expired_total;	    /* entries expired */
+	uint64_t spaces_evicted;
+	size_t mem_size; /* bytes allocated by palloc_init() */
+	int node;
 };
 
-void palloc_init(struct palloc *pa, uint16_t worker, uint16_t nworkers, uint64_t seed);
+/*
+ * Set up the port space of worker @worker of @nworkers: room for @max_spaces
+ * (proto, backend, SNAT address) spaces and @max_quarantine quarantine
+ * entries, on NUMA node @node (-1: any). @now_ms is the clock origin.
+ * Returns 0 or -ENOMEM/-EINVAL.
+ */
+int palloc_init(struct palloc *pa, uint16_t worker, uint16_t nworkers, uint64_t seed,
+		uint32_t max_spaces, uint32_t max_quarantine, int node, uint64_t now_ms);
+void palloc_free(struct palloc *pa);
 
 /* Ports of [lo, hi] (host order) in @pa's share. */
 uint32_t palloc_share_size(const struct palloc *pa, uint16_t lo, uint16_t hi);
 
 /*
- * Find a free tuple toward (@bip, @bport) for service @svc of @c, trying its
- * SNAT addresses from a random one on. On success fills f->sip, f->sport and
- * f->snat_slot/snat_gen and returns 0; -ENOSPC if none was found within the
- * probe bound on every address; -ENOENT if the service may use no address.
- * @tried receives a bit per SNAT slot that was tried.
+ * Take a free tuple toward (f->proto, f->bip, f->bport) for service @svc of
+ * @c, trying its usable SNAT addresses from a random one on. On success fills
+ * f->sip, f->sport, f->snat_slot, f->snat_gen, f->space, f->qent = NONE and
+ * returns 0. Errors: -ENOENT the service may use no address; -ENOSPC every
+ * tuple toward the backend is held on every address tried (*@tried has a bit
+ * per SNAT slot tried: the ones to count an alloc failure against); -ENOBUFS
+ * the quarantine could not take one more TCP flow; -ENOMEM no space left in
+ * the pool.
  */
-int palloc_get(struct palloc *pa, const struct flow_table *ft, const struct cfg *c,
-	       const struct cfg_service *svc, struct flow *f, uint64_t *tried);
+int palloc_get(struct palloc *pa, const struct cfg *c, const struct cfg_service *svc,
+	       struct flow *f, uint64_t *tried);
+
+/*
+ * Start or re-arm the quarantine of @f's tuple: it stays held until
+ * @now_ms + @dur_ms (and while the flow lives). @dur_ms 0: nothing.
+ */
+void palloc_quarantine(struct palloc *pa, struct flow *f, uint32_t dur_ms, uint64_t now_ms);
+
+/* Does @f hold a quarantine entry that has not expired yet? */
+bool palloc_flow_quarantined(const struct palloc *pa, const struct flow *f);
+
+/*
+ * @f ends: it lets go of its tuple, which stays held if the quarantine holds
+ * it too, else is free from now on.
+ */
+void palloc_release(struct palloc *pa, struct flow *f);
+
+/*
+ * The two places where a flow's life meets the quarantine; the worker calls
+ * exactly these (and so do the tests).
+ *
+ * After a TCP segment went through tcpstate_next(): once both FINs passed
+ * and the backend closed actively, it is in TIME_WAIT, which every segment it
+ * gets (re)starts.
+ */
+static inline void palloc_on_segment(struct palloc *pa, struct flow *f, uint32_t dur_ms,
+				     uint64_t now_ms)
+{
+	if (__builtin_expect((f->tcp_seen & TCPSTATE_TW) != 0, 0))
+		palloc_quarantine(pa, f, dur_ms, now_ms);
+}
+
+/*
+ * When a flow ends for any reason: a backend that sent its FIN as an active
+ * closer may hold the tuple although the client's FIN never came (idle-out in
+ * a closing state): quarantine from now, erring on the safe side. Then the
+ * flow lets go of its tuple.
+ */
+static inline void palloc_on_end(struct palloc *pa, struct flow *f, uint32_t dur_ms,
+				 uint64_t now_ms)
+{
+	if (f->proto == IPPROTO_TCP && tcpstate_end_may_tw(f->tcp_seen))
+		palloc_quarantine(pa, f, dur_ms, now_ms);
+	palloc_release(pa, f);
+}
+
+/* End at most @budget quarantines due at @now_ms; returns how many ended. */
+uint32_t palloc_expire(struct palloc *pa, uint64_t now_ms, uint32_t budget);
+
+/* Is the tuple (proto, bip:bport, sip:sport) held (live or quarantined)? */
+bool palloc_held(const struct palloc *pa, uint8_t proto, uint32_t bip, uint16_t bport, uint32_t sip,
+		 uint16_t sport);
+
+/* Quarantine entries in use (attached to a live flow or not). */
+static inline uint32_t palloc_quarantine_used(const struct palloc *pa)
+{
+	return pa->q_used;
+}
+
+/* Space @i (0 <= i < max_spaces) if hashed, else NULL. For display. */
+const struct palloc_space *palloc_space_at(const struct palloc *pa, uint32_t i);
+
+/* Held bits of space @i among the ports [lo, hi] (host order) of the share. */
+uint32_t palloc_space_held(const struct palloc *pa, uint32_t i, uint16_t lo, uint16_t hi);
+
+/* Bytes of one space (bitmap, summary, header, hash share) and of one entry. */
+size_t palloc_space_bytes(const struct palloc *pa);
+static inline size_t palloc_qent_bytes(void)
+{
+	return sizeof(struct palloc_qent);
+}
 
 static inline uint64_t palloc_rand(struct palloc *pa)
 {
