@@ -121,10 +121,11 @@ struct cfg_service {
 	char name[CFG_NAME_SIZE];
 	uint32_t vip;
 	uint16_t l4port;
-	uint8_t proto;	    /* IPPROTO_TCP or IPPROTO_UDP */
-	uint8_t sched;	    /* enum cfg_sched */
-	bool snat_all;	    /* may use every pool address (the default) */
-	uint64_t snat_mask; /* else: bit i = SNAT slot i */
+	uint8_t proto;	       /* IPPROTO_TCP or IPPROTO_UDP */
+	uint8_t sched;	       /* enum cfg_sched */
+	bool snat_all;	       /* may use every pool address (the default) */
+	uint64_t snat_mask;    /* else: bit i = SNAT slot i */
+	int32_t tw_quarantine; /* seconds; CFG_INHERIT: the global setting */
 	/* Derived: which backends may get new flows, and how to pick one. */
 	struct bsel_table *bsel;
 	bool bsel_dirty;
@@ -133,7 +134,11 @@ struct cfg_service {
 struct cfg_timeouts {
 	uint32_t tcp[CFG_TCP_STATE_COUNT]; /* seconds */
 	uint32_t udp;
+	uint32_t tw_quarantine; /* seconds a tuple the backend holds in TIME_WAIT is not reused */
 };
+
+#define CFG_INHERIT		  (-1)
+#define CFG_DEFAULT_TW_QUARANTINE 60
 
 struct kmap;
 
@@ -213,6 +218,16 @@ int cfg_route_lookup(const struct cfg *c, uint32_t dst, uint16_t *port, uint32_t
 
 /* The own address on @port that covers @ip (for ARP sources); 0 if none. */
 uint32_t cfg_port_addr(const struct cfg *c, uint16_t port, uint32_t near);
+
+/* Quarantine of service slot @svc with gen @gen in ms (global if it is gone). */
+static inline uint32_t cfg_tw_quarantine_ms(const struct cfg *c, uint16_t svc, uint32_t gen)
+{
+	const struct cfg_service *s = &c->services[svc];
+
+	if (s->used && s->gen == gen && s->tw_quarantine != CFG_INHERIT)
+		return (uint32_t)s->tw_quarantine * 1000;
+	return c->to.tw_quarantine * 1000;
+}
 
 const char *cfg_sched_name(uint8_t sched);
 const char *cfg_backend_state_name(uint8_t state);

@@ -477,7 +477,10 @@ int ctl_cmd_service_add(struct ctl_ctx *x, int argc, char **argv)
 	static const char *const keys[] = { "vip", "port", "proto", "sched", "snat", NULL };
 	const char *vals[6] = { NULL };
 	struct cfg *c = x->c;
-	struct cfg_service svc = { .used = true, .sched = CFG_SCHED_MAGLEV, .snat_all = true };
+	struct cfg_service svc = { .used = true,
+				   .sched = CFG_SCHED_MAGLEV,
+				   .snat_all = true,
+				   .tw_quarantine = CFG_INHERIT };
 	char buf[CTL_ADDR_SIZE];
 	uint32_t l4port;
 	int ret, slot = -1;
@@ -599,11 +602,15 @@ int ctl_cmd_service_set(struct ctl_ctx *x, int argc, char **argv)
 			if (ret < 0)
 				return ret;
 		} else if (strcmp(key, "tw-quarantine") == 0) {
+			/* "default" (an extension) drops the override. */
+			if (strcmp(argv[i + 1], "default") == 0) {
+				svc->tw_quarantine = CFG_INHERIT;
+				continue;
+			}
 			if (ctl_parse_u32(argv[i + 1], 0, CTL_MAX_SECONDS, &secs) < 0)
-				return ctl_fail(x, -EINVAL, "%s: bad seconds (0-%u)", argv[i + 1],
-						CTL_MAX_SECONDS);
-			unsupported = "per-service tw-quarantine is not implemented yet "
-				      "(use \"set tcp tw-quarantine\")";
+				return ctl_fail(x, -EINVAL, "%s: bad seconds (0-%u) or \"default\"",
+						argv[i + 1], CTL_MAX_SECONDS);
+			svc->tw_quarantine = (int32_t)secs;
 		} else if (strcmp(key, "ts-rewrite") == 0) {
 			if (ctl_parse_onoff(argv[i + 1], &on) < 0)
 				return ctl_fail(x, -EINVAL, "%s: expected on or off", argv[i + 1]);
@@ -787,15 +794,10 @@ int ctl_cmd_set_tcp(struct ctl_ctx *x, int argc, char **argv)
 	};
 	struct cfg_timeouts *to = &x->c->to;
 
-	/* Parsed and validated so that the error names the real problem; refused
-	 * until the features exist rather than accepted and silently ignored. */
-	if (argc == 2 && strcmp(argv[0], "tw-quarantine") == 0) {
-		uint32_t v;
-
-		if (ctl_seconds(x, argv[1], 0, &v) < 0)
-			return -EINVAL;
-		return ctl_fail(x, -EOPNOTSUPP, "tw-quarantine is not implemented yet");
-	}
+	/* ts-rewrite and tw-reuse are parsed and validated so that the error names
+	 * the real problem; refused until they exist rather than silently ignored. */
+	if (argc == 2 && strcmp(argv[0], "tw-quarantine") == 0)
+		return ctl_seconds(x, argv[1], 0, &to->tw_quarantine);
 	if (argc == 2 && (strcmp(argv[0], "ts-rewrite") == 0 || strcmp(argv[0], "tw-reuse") == 0)) {
 		bool on;
 

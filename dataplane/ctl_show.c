@@ -30,7 +30,9 @@
 #include "ctl_priv.h"
 #include "flow.h"
 #include "neigh.h"
+#include "palloc.h"
 #include "stats.h"
+#include "tcpstate.h"
 #include "worker.h"
 
 #ifndef SLUICE_VERSION
@@ -134,6 +136,39 @@ static void ctl_sum_snat(const struct cfg *c, int n, uint64_t *in_use, uint64_t 
 			continue;
 		*in_use += w->snat[n].in_use;
 		*fail += w->snat[n].alloc_failures;
+	}
+}
+
+/*
+ * Tuples on SNAT address @sip over every lcore's port spaces: held by live
+ * flows, held by the quarantine alone, and (with @bip set) held among the
+ * ports [lo, hi] toward (proto, bip:bport). @bip 0: every backend.
+ */
+struct ctl_space_sum {
+	uint64_t live, quarantined, held;
+};
+
+static void ctl_sum_spaces(uint32_t sip, uint8_t proto, uint32_t bip, uint16_t bport, uint16_t lo,
+			   uint16_t hi, struct ctl_space_sum *sum)
+{
+	for (uint16_t i = 0; i < worker_count; i++) {
+		const struct worker *w = ctl_worker(i);
+
+		if (w == NULL)
+			continue;
+		for (uint32_t s = 0; s < w->palloc.spaces_used; s++) {
+			const struct palloc_space *sp = palloc_space_at(&w->palloc, s);
+
+			if (sp == NULL || sp->sip != sip)
+				continue;
+			if (bip != 0 &&
+			    (sp->bip != bip || sp->bport != bport || sp->proto != proto))
+				continue;
+			sum->live += sp->live;
+			sum->quarantined += sp->quarantined;
+			if (bip != 0)
+				sum->held += palloc_space_held(&w->palloc, s, lo, hi);
+		}
 	}
 }
 
@@ -599,6 +634,10 @@ int ctl_show_services(struct ctl_ctx *x, int argc, char **argv)
 		ctl_ju64(x->out, "total_flows", total);
 		ctl_printf(x->out, ",");
 		ctl_ju64(x->out, "new_flows_per_s", rate);
+		if (svc->proto == IPPROTO_TCP)
+			ctl_printf(x->out, ",\"tw_quarantine\":%u,\"tw_quarantine_override\":%s",
+				   cfg_tw_quarantine_ms(c, (uint16_t)s, svc->gen) / 1000,
+				   svc->tw_quarantine == CFG_INHERIT ? "false" : "true");
 		ctl_printf(x->out, "}");
 		first = false;
 	}
@@ -723,20 +762,22 @@ int ctl_show_snat(struct ctl_ctx *x, int argc, char **argv)
 		ctl_tab_row(&t, "ADDRESS\tPORTS\tDEV\tSTATE\tIN-USE\tQUARANTINED\tALLOC-FAILURES");
 	for (int n = 0; n < CFG_MAX_SNAT; n++) {
 		const struct cfg_snat *sn = &c->snat[n];
+		struct ctl_space_sum sum = { 0 };
 		char ip[CTL_ADDR_SIZE], ports[16];
 		uint64_t in_use, fail;
 
 		if (!sn->used)
 			continue;
 		ctl_sum_snat(c, n, &in_use, &fail);
+		ctl_sum_spaces(sn->ip, 0, 0, 0, 0, 0, &sum);
 		fail = ctl_since(fail, ctl_base_of(&ctl_base.snat[n], sn->gen)->alloc_failures);
 		ctl_fmt_ip(sn->ip, ip);
 		snprintf(ports, sizeof(ports), "%u-%u", sn->lo, sn->hi);
-		/* Quarantine comes with the port-space work; nothing is held yet. */
 		if (!x->json) {
-			ctl_tab_row(&t, "%s\t%s\t%s\t%s\t%" PRIu64 "\t0\t%" PRIu64, ip, ports,
-				    ctl_port_label(c, sn->port),
-				    sn->draining ? "draining" : "active", in_use, fail);
+			ctl_tab_row(&t, "%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64, ip,
+				    ports, ctl_port_label(c, sn->port),
+				    sn->draining ? "draining" : "active", in_use, sum.quarantined,
+				    fail);
 			continue;
 		}
 		ctl_printf(x->out, "%s{", first ? "" : ",");
@@ -749,7 +790,9 @@ int ctl_show_snat(struct ctl_ctx *x, int argc, char **argv)
 		ctl_jstr(x->out, "state", sn->draining ? "draining" : "active");
 		ctl_printf(x->out, ",");
 		ctl_ju64(x->out, "in_use", in_use);
-		ctl_printf(x->out, ",\"quarantined\":0,");
+		ctl_printf(x->out, ",");
+		ctl_ju64(x->out, "quarantined", sum.quarantined);
+		ctl_printf(x->out, ",");
 		ctl_ju64(x->out, "alloc_failures", fail);
 		ctl_printf(x->out, "}");
 		first = false;
@@ -765,7 +808,8 @@ int ctl_show_portspace(struct ctl_ctx *x, int argc, char **argv)
 {
 	const struct cfg *c = x->c;
 	const struct cfg_service *svc;
-	uint64_t in_use, total, fail, ports = 0, free_;
+	struct ctl_space_sum sum = { 0 };
+	uint64_t ports = 0, free_;
 	char name[CTL_ADDR_SIZE];
 	uint32_t ip = 0;
 	uint16_t l4port = 0;
@@ -782,12 +826,17 @@ int ctl_show_portspace(struct ctl_ctx *x, int argc, char **argv)
 	b = cfg_backend_find(c, s, ip, l4port);
 	if (b < 0)
 		return ctl_fail(x, -ENOENT, "no backend %s in service \"%s\"", argv[1], svc->name);
-	/* Every live flow to the backend holds exactly one tuple toward it. */
-	ctl_sum_backend(c, b, &in_use, &total, &fail);
-	for (int n = 0; n < CFG_MAX_SNAT; n++)
-		if (ctl_svc_may_use(c, svc, n))
-			ports += (uint64_t)c->snat[n].hi - c->snat[n].lo + 1;
-	free_ = ctl_since(ports, in_use);
+	/* The tuples toward this backend address on the service's SNAT addresses,
+	 * whichever service holds them: a tuple is unique per backend, not per
+	 * service. */
+	for (int n = 0; n < CFG_MAX_SNAT; n++) {
+		if (!ctl_svc_may_use(c, svc, n))
+			continue;
+		ports += (uint64_t)c->snat[n].hi - c->snat[n].lo + 1;
+		ctl_sum_spaces(c->snat[n].ip, svc->proto, ip, l4port, c->snat[n].lo, c->snat[n].hi,
+			       &sum);
+	}
+	free_ = ctl_since(ports, sum.held);
 	ctl_fmt_ipport(ip, l4port, name);
 	if (x->json) {
 		ctl_printf(x->out, "{");
@@ -795,21 +844,38 @@ int ctl_show_portspace(struct ctl_ctx *x, int argc, char **argv)
 		ctl_printf(x->out, ",");
 		ctl_jstr(x->out, "backend", name);
 		ctl_printf(x->out,
-			   ",\"in_use\":%" PRIu64 ",\"quarantined\":0,\"free\":%" PRIu64
+			   ",\"in_use\":%" PRIu64 ",\"quarantined\":%" PRIu64 ",\"free\":%" PRIu64
 			   ",\"total\":%" PRIu64 "}\n",
-			   in_use, free_, ports);
+			   sum.live, sum.quarantined, free_, ports);
 	} else {
 		struct ctl_tab t = { 0 };
 
 		ctl_tab_row(&t, "SERVICE\tBACKEND\tIN-USE\tQUARANTINED\tFREE\tTOTAL");
-		ctl_tab_row(&t, "%s\t%s\t%" PRIu64 "\t0\t%" PRIu64 "\t%" PRIu64, svc->name, name,
-			    in_use, free_, ports);
+		ctl_tab_row(&t, "%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64,
+			    svc->name, name, sum.live, sum.quarantined, free_, ports);
 		ctl_tab_flush(&t, x->out);
 	}
 	return 0;
 }
 
 /* ---- flows ---- */
+
+/* Who started the close of @f: NULL while nobody has. */
+static const char *ctl_closed_by(const struct flow *f)
+{
+	uint16_t s = f->tcp_seen;
+
+	if (f->proto != IPPROTO_TCP)
+		return NULL;
+	if ((s & TCPSTATE_SEEN_RST) &&
+	    !(s & (TCPSTATE_SEEN_FIN_CLIENT | TCPSTATE_SEEN_FIN_BACKEND)))
+		return "reset";
+	if (s & TCPSTATE_CLIENT_FIN_FIRST)
+		return (s & TCPSTATE_TW) ? "both" : "client";
+	if (s & TCPSTATE_BACKEND_FIN_FIRST)
+		return "backend";
+	return NULL;
+}
 
 int ctl_show_flows(struct ctl_ctx *x, int argc, char **argv)
 {
@@ -859,7 +925,9 @@ int ctl_show_flows(struct ctl_ctx *x, int argc, char **argv)
 			const struct flow *f = flow_at(w->ft, i);
 			char cl[CTL_ADDR_SIZE], vip[CTL_ADDR_SIZE], sn[CTL_ADDR_SIZE],
 				be[CTL_ADDR_SIZE];
-			const char *state, *sname = "-";
+			const char *state, *sname = "-", *closed_by;
+			char tstate[24];
+			bool quar;
 			uint64_t age;
 
 			if (f == NULL)
@@ -876,6 +944,9 @@ int ctl_show_flows(struct ctl_ctx *x, int argc, char **argv)
 			    c->services[f->svc].gen == f->svc_gen)
 				sname = c->services[f->svc].name;
 			state = f->proto == IPPROTO_UDP ? "udp" : cfg_tcp_state_name(f->state);
+			closed_by = ctl_closed_by(f);
+			quar = f->proto == IPPROTO_TCP && palloc_flow_quarantined(&w->palloc, f);
+			snprintf(tstate, sizeof(tstate), "%s%s", state, quar ? "+tw" : "");
 			age = w->now_ms > f->created_ms ? (w->now_ms - f->created_ms) / 1000 : 0;
 			ctl_fmt_ipport(f->cip, f->cport, cl);
 			ctl_fmt_ipport(f->vip, f->vport, vip);
@@ -883,7 +954,7 @@ int ctl_show_flows(struct ctl_ctx *x, int argc, char **argv)
 			ctl_fmt_ipport(f->bip, f->bport, be);
 			if (!x->json) {
 				ctl_tab_row(&t, "%s\t%s\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%u\t%u\t%s",
-					    cl, vip, sn, be, ctl_proto_name(f->proto), state, age,
+					    cl, vip, sn, be, ctl_proto_name(f->proto), tstate, age,
 					    f->ts_off, w->lcore, sname);
 				continue;
 			}
@@ -900,6 +971,11 @@ int ctl_show_flows(struct ctl_ctx *x, int argc, char **argv)
 			ctl_printf(x->out, ",");
 			ctl_jstr(x->out, "state", state);
 			ctl_printf(x->out, ",");
+			if (closed_by != NULL)
+				ctl_jstr(x->out, "closed_by", closed_by);
+			else
+				ctl_printf(x->out, "\"closed_by\":null");
+			ctl_printf(x->out, ",\"quarantined\":%s,", quar ? "true" : "false");
 			ctl_ju64(x->out, "age_s", age);
 			ctl_printf(x->out, ",\"ts_offset\":%u,\"lcore\":%u,", f->ts_off, w->lcore);
 			ctl_jstr(x->out, "service", sname);
@@ -1062,12 +1138,14 @@ int ctl_show_settings(struct ctl_ctx *x, int argc, char **argv)
 		ctl_printf(x->out, "{\"tcp\":{\"timeout\":{");
 		for (int s = 0; s < CFG_TCP_STATE_COUNT; s++)
 			ctl_printf(x->out, "%s\"%s\":%u", s ? "," : "", states[s], to->tcp[s]);
-		ctl_printf(x->out, "}},\"udp\":{\"timeout\":%u}}\n", to->udp);
+		ctl_printf(x->out, "},\"tw_quarantine\":%u},\"udp\":{\"timeout\":%u}}\n",
+			   to->tw_quarantine, to->udp);
 		return 0;
 	}
 	/* Printed as the commands that set them, so the output is a valid config. */
 	for (int s = 0; s < CFG_TCP_STATE_COUNT; s++)
 		ctl_printf(x->out, "set tcp timeout %s %u\n", states[s], to->tcp[s]);
 	ctl_printf(x->out, "set udp timeout %u\n", to->udp);
+	ctl_printf(x->out, "set tcp tw-quarantine %u\n", to->tw_quarantine);
 	return 0;
 }

@@ -26,6 +26,11 @@
 
 #define MAIN_DEFAULT_MAX_FLOWS (1u << 20)
 
+/* Bytes of one port space with one worker: bitmap, summary, header, hash. */
+#define MAIN_SPACE_BYTES                                                        \
+	((size_t)(1024 + 16) * sizeof(uint64_t) + sizeof(struct palloc_space) + \
+	 2 * sizeof(uint32_t))
+
 static volatile sig_atomic_t main_stop;
 
 static void main_on_signal(int sig)
@@ -38,22 +43,46 @@ static void main_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: sluice [EAL options] -- [-f FILE] [-s PATH] [--max-flows N]\n"
+		"                                 [--max-spaces N] [--max-quarantine N]\n"
 		"  -f, --config FILE   apply FILE (sluicectl commands, one per line, '#' comments)\n"
 		"                      before forwarding starts; an error aborts start-up with\n"
 		"                      \"FILE:LINE: message\" and exit 1\n"
 		"  -s, --socket PATH   control socket (default %s)\n"
 		"      --max-flows N   flow table size per worker lcore (default %u)\n"
+		"      --max-spaces N  port spaces per worker lcore: one per (protocol, backend,\n"
+		"                      SNAT address) in use, %zu bytes each with one worker\n"
+		"                      (default %u)\n"
+		"      --max-quarantine N\n"
+		"                      quarantined tuples plus live TCP flows per worker lcore,\n"
+		"                      %zu bytes each (default: twice --max-flows)\n"
 		"  -h, --help          this text\n"
 		"Every EAL worker lcore (-l) runs a worker with one rx/tx queue on every port;\n"
 		"the main lcore serves the control socket. Ports are the EAL's (PCI or --vdev).\n",
-		CTL_DEFAULT_SOCKET, MAIN_DEFAULT_MAX_FLOWS);
+		CTL_DEFAULT_SOCKET, MAIN_DEFAULT_MAX_FLOWS, MAIN_SPACE_BYTES, PALLOC_DEFAULT_SPACES,
+		palloc_qent_bytes());
 }
 
 struct main_opts {
 	const char *config;
 	const char *socket;
-	uint32_t max_flows;
+	struct worker_limits lim;
 };
+
+static int main_count(const char *opt, const char *arg, unsigned long lo, unsigned long hi,
+		      uint32_t *v)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(arg, &end, 10);
+	if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-' || n < lo || n > hi) {
+		fprintf(stderr, "sluice: --%s: %lu..%lu\n", opt, lo, hi);
+		return -1;
+	}
+	*v = (uint32_t)n;
+	return 0;
+}
 
 static int main_parse(int argc, char **argv, struct main_opts *o)
 {
@@ -61,18 +90,18 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 		{ "config", required_argument, NULL, 'f' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "max-flows", required_argument, NULL, 'm' },
+		{ "max-spaces", required_argument, NULL, 'S' },
+		{ "max-quarantine", required_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
 
 	o->socket = CTL_DEFAULT_SOCKET;
-	o->max_flows = MAIN_DEFAULT_MAX_FLOWS;
+	o->lim.max_flows = MAIN_DEFAULT_MAX_FLOWS;
+	o->lim.max_spaces = PALLOC_DEFAULT_SPACES;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "f:s:h", longopts, NULL)) != -1) {
-		char *end;
-		unsigned long v;
-
 		switch (opt) {
 		case 'f':
 			o->config = optarg;
@@ -81,12 +110,17 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 			o->socket = optarg;
 			break;
 		case 'm':
-			v = strtoul(optarg, &end, 10);
-			if (*end != '\0' || v < 1024 || v > (1u << 26)) {
-				fprintf(stderr, "sluice: --max-flows: 1024..%u\n", 1u << 26);
+			if (main_count("max-flows", optarg, 1024, 1ul << 26, &o->lim.max_flows) < 0)
 				return -1;
-			}
-			o->max_flows = (uint32_t)v;
+			break;
+		case 'S':
+			if (main_count("max-spaces", optarg, 16, 1ul << 20, &o->lim.max_spaces) < 0)
+				return -1;
+			break;
+		case 'Q':
+			if (main_count("max-quarantine", optarg, 1024, 1ul << 28,
+				       &o->lim.max_quarantine) < 0)
+				return -1;
 			break;
 		case 'h':
 			main_usage(stdout);
@@ -96,6 +130,8 @@ static int main_parse(int argc, char **argv, struct main_opts *o)
 			return -1;
 		}
 	}
+	if (o->lim.max_quarantine == 0)
+		o->lim.max_quarantine = 2 * o->lim.max_flows;
 	if (optind != argc) {
 		fprintf(stderr, "sluice: unexpected argument \"%s\"\n", argv[optind]);
 		return -1;
@@ -127,7 +163,7 @@ static void main_numa_report(uint16_t nports)
 	}
 }
 
-static int main_workers(uint16_t nports, uint32_t max_flows)
+static int main_workers(uint16_t nports, const struct worker_limits *lim)
 {
 	unsigned int lcore;
 	uint16_t count = (uint16_t)rte_lcore_count() - 1, idx = 0;
@@ -150,7 +186,7 @@ static int main_workers(uint16_t nports, uint32_t max_flows)
 				rte_strerror(rte_errno));
 			return -1;
 		}
-		worker_list[idx] = worker_create(lcore, idx, count, max_flows, pool);
+		worker_list[idx] = worker_create(lcore, idx, count, lim, pool);
 		if (worker_list[idx] == NULL) {
 			fprintf(stderr, "sluice: worker on lcore %u: out of memory\n", lcore);
 			return -1;
@@ -212,7 +248,7 @@ int main(int argc, char **argv)
 			CFG_MAX_PORTS);
 		goto out_eal;
 	}
-	if (main_workers(nports, o.max_flows) < 0 || main_ports(nports) < 0)
+	if (main_workers(nports, &o.lim) < 0 || main_ports(nports) < 0)
 		goto out_eal;
 	if (o.config != NULL && ctl_apply_file(o.config, stderr) < 0)
 		goto out_eal;

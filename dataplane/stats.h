@@ -41,6 +41,8 @@
 	X(NO_BACKEND, "no_backend")                 \
 	X(ALLOC_FAILED, "alloc_failed")             \
 	X(FLOW_TABLE_FULL, "flow_table_full")       \
+	X(QUARANTINE_FULL, "quarantine_full")       \
+	X(PORTSPACE_FULL, "portspace_full")         \
 	X(BACKEND_DOWN, "backend_down")             \
 	X(NO_ROUTE, "no_route")                     \
 	X(NEIGH_UNRESOLVED, "neigh_unresolved")     \

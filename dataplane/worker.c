@@ -30,10 +30,11 @@ struct worker_learn {
 };
 static_assert(sizeof(struct worker_learn) % 4 == 0, "ring elements are multiples of 4 bytes");
 
-#define WORKER_LEARN_RING    1024
-#define WORKER_EXPIRE_BUDGET 256
-#define WORKER_TIMER_MS	     10
-#define WORKER_ICMP_BURST    100
+#define WORKER_LEARN_RING	 1024
+#define WORKER_EXPIRE_BUDGET	 256
+#define WORKER_QUARANTINE_BUDGET 4096 /* per timer tick: 400,000 tuples per second */
+#define WORKER_TIMER_MS		 10
+#define WORKER_ICMP_BURST	 100
 
 static uint64_t worker_tsc_per_ms;
 
@@ -44,8 +45,8 @@ uint64_t worker_clock_ms(void)
 	return rte_rdtsc() / worker_tsc_per_ms;
 }
 
-struct worker *worker_create(unsigned int lcore, uint16_t idx, uint16_t count, uint32_t max_flows,
-			     struct rte_mempool *pool)
+struct worker *worker_create(unsigned int lcore, uint16_t idx, uint16_t count,
+			     const struct worker_limits *lim, struct rte_mempool *pool)
 {
 	int socket = (int)rte_lcore_to_socket_id(lcore);
 	char name[RTE_RING_NAMESIZE];
@@ -64,8 +65,11 @@ struct worker *worker_create(unsigned int lcore, uint16_t idx, uint16_t count, u
 	snprintf(name, sizeof(name), "sl_learn_%u", lcore);
 	w->learn = rte_ring_create_elem(name, sizeof(struct worker_learn), WORKER_LEARN_RING,
 					socket, RING_F_SC_DEQ);
-	w->ft = flow_table_create(max_flows, socket);
-	if (w->neigh == NULL || w->learn == NULL || w->ft == NULL) {
+	w->ft = flow_table_create(lim->max_flows, socket);
+	if (w->neigh == NULL || w->learn == NULL || w->ft == NULL ||
+	    palloc_init(&w->palloc, idx, count, rte_rdtsc() ^ ((uint64_t)lcore << 32),
+			lim->max_spaces, lim->max_quarantine, socket, worker_clock_ms()) < 0) {
+		palloc_free(&w->palloc);
 		flow_table_free(w->ft);
 		rte_ring_free(w->learn);
 		rte_free(w->neigh);
@@ -73,7 +77,6 @@ struct worker *worker_create(unsigned int lcore, uint16_t idx, uint16_t count, u
 		return NULL;
 	}
 	neigh_init(w->neigh);
-	palloc_init(&w->palloc, idx, count, rte_rdtsc() ^ ((uint64_t)lcore << 32));
 	return w;
 }
 
@@ -290,7 +293,11 @@ static void worker_refuse(struct worker *w, const struct cfg *c, struct rte_mbuf
 
 /* ---- flows ------------------------------------------------------------- */
 
-static void worker_flow_end(struct worker *w, struct flow *f, bool expired)
+/*
+ * @f ends, by idling out (@expired) or otherwise. Its tuple goes back to the
+ * port space, or stays quarantined if the backend may hold it in TIME_WAIT.
+ */
+static void worker_flow_end(struct worker *w, const struct cfg *c, struct flow *f, bool expired)
 {
 	struct stats_service *ss = &w->svc[f->svc];
 	struct stats_backend *bs = &w->be[f->be];
@@ -306,9 +313,7 @@ static void worker_flow_end(struct worker *w, struct flow *f, bool expired)
 		w->stats.flows_expired++;
 	else
 		w->stats.flows_closed++;
-	/* The tuple is free again from here on. The TIME_WAIT quarantine of the
-	 * port-space work takes over tuples here when the backend closed first
-	 * (f->tcp_seen has TCPSTATE_BACKEND_FIN_FIRST). */
+	palloc_on_end(&w->palloc, f, cfg_tw_quarantine_ms(c, f->svc, f->svc_gen), w->now_ms);
 	flow_remove(w->ft, f);
 }
 
@@ -408,13 +413,21 @@ static __rte_noinline void worker_flow_create(struct worker *w, const struct cfg
 		worker_drop(w, m, STATS_DROP_NO_ROUTE);
 		return;
 	}
-	rc = palloc_get(&w->palloc, w->ft, c, s, f, &tried);
-	if (rc == 0)
+	rc = palloc_get(&w->palloc, c, s, f, &tried);
+	if (rc == 0) {
 		rc = flow_insert(w->ft, f, w->now_ms);
+		if (rc < 0) /* not expected: the port space and the table agree */
+			palloc_release(&w->palloc, f);
+	}
 	if (rc < 0) {
+		enum stats_drop why = rc == -ENOBUFS ? STATS_DROP_QUARANTINE_FULL :
+				      rc == -ENOMEM  ? STATS_DROP_PORTSPACE_FULL :
+						       STATS_DROP_ALLOC_FAILED;
+
 		flow_discard(w->ft, f);
-		worker_count_alloc_failure(w, c, be, tried);
-		worker_refuse(w, c, m, pm, in_port, STATS_DROP_ALLOC_FAILED);
+		if (why == STATS_DROP_ALLOC_FAILED)
+			worker_count_alloc_failure(w, c, be, tried);
+		worker_refuse(w, c, m, pm, in_port, why);
 		return;
 	}
 	worker_count_new(w, f);
@@ -443,8 +456,18 @@ static void worker_forward(struct worker *w, const struct cfg *c, struct rte_mbu
 		worker_drop(w, m, STATS_DROP_TTL_EXCEEDED);
 		return;
 	}
-	if (f->proto == IPPROTO_TCP)
-		state = tcpstate_next(f->state, &f->tcp_seen, dir, pm->tcp_flags);
+	if (f->proto == IPPROTO_TCP) {
+		const struct tcpstate_seg seg = {
+			.flags = pm->tcp_flags,
+			.seq = pm->tcp_seq,
+			.ack = pm->tcp_ack,
+			.len = (uint32_t)pm->l4_len - pm->tcp_hlen,
+		};
+
+		state = tcpstate_next(f, dir, &seg);
+		palloc_on_segment(&w->palloc, f, cfg_tw_quarantine_ms(c, f->svc, f->svc_gen),
+				  w->now_ms);
+	}
 	flow_touch(w->ft, f, state, w->now_ms);
 	if (dir == FLOW_DIR_FWD) {
 		nat_rewrite(frame, pm, f->sip, f->sport, f->bip, f->bport);
@@ -621,15 +644,18 @@ static void worker_ipv4(struct worker *w, const struct cfg *c, struct rte_mbuf *
 		if (unlikely(worker_flow_orphaned(c, f))) {
 			/* "down" ends live flows (the sender gets a reset at once);
 			 * it does not refuse the client's next connection. */
-			worker_flow_end(w, f, false);
+			worker_flow_end(w, c, f, false);
 			if (!opens) {
 				worker_refuse(w, c, m, pm, port, STATS_DROP_BACKEND_DOWN);
 				return;
 			}
-		} else if (unlikely(opens && f->state == FLOW_CLOSED)) {
-			/* A new connection after the close gets a new SNAT tuple: the
-			 * backend may hold the old one in TIME_WAIT. */
-			worker_flow_end(w, f, false);
+		} else if (unlikely(opens && pm->proto == IPPROTO_TCP &&
+				    (f->state == FLOW_CLOSING || f->state == FLOW_CLOSED) &&
+				    pm->tcp_seq != f->isn_c)) {
+			/* A new connection on a closing tuple gets a new SNAT tuple:
+			 * the backend may hold the old one in TIME_WAIT. A SYN with
+			 * the old ISN is a retransmission and stays with the flow. */
+			worker_flow_end(w, c, f, false);
 		} else {
 			worker_forward(w, c, m, pm, f, dir, port);
 			return;
@@ -676,8 +702,9 @@ static void worker_timers(struct worker *w, const struct cfg *c)
 		f = flow_expired(w->ft, w->now_ms, to);
 		if (f == NULL)
 			break;
-		worker_flow_end(w, f, true);
+		worker_flow_end(w, c, f, true);
 	}
+	palloc_expire(&w->palloc, w->now_ms, WORKER_QUARANTINE_BUDGET);
 	neigh_timer(w->neigh, w->now_ms, worker_arp_request, worker_neigh_drop, w);
 }
 

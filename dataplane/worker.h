@@ -68,13 +68,20 @@ extern struct worker *worker_list[WORKER_MAX];
 extern uint16_t worker_count;
 extern volatile bool worker_quit;
 
+/* Table sizes of one worker. */
+struct worker_limits {
+	uint32_t max_flows;	 /* flow table */
+	uint32_t max_spaces;	 /* (proto, backend, SNAT address) port spaces */
+	uint32_t max_quarantine; /* quarantine entries */
+};
+
 /*
- * Allocate a worker for @lcore with index @idx of @count, a flow table of
- * @max_flows on the lcore's NUMA node, mbufs from @pool. Control thread, at
+ * Allocate a worker for @lcore with index @idx of @count, its tables sized by
+ * @lim on the lcore's NUMA node, mbufs from @pool. Control thread, at
  * start-up. Returns NULL on failure.
  */
-struct worker *worker_create(unsigned int lcore, uint16_t idx, uint16_t count, uint32_t max_flows,
-			     struct rte_mempool *pool);
+struct worker *worker_create(unsigned int lcore, uint16_t idx, uint16_t count,
+			     const struct worker_limits *lim, struct rte_mempool *pool);
 
 /* lcore entry point; @arg is the struct worker. Returns when worker_quit. */
 int worker_main(void *arg);

@@ -450,8 +450,10 @@ static void service_check_is_validated_then_refused_as_not_implemented(void **st
 	refused("service set web check tcp interval 1 timeout 2", -EINVAL);
 	refused("service set web check tcp rise", -EINVAL);
 	refused("service set web check http", -EINVAL);
-	refused_with("service set web tw-quarantine 30", -EOPNOTSUPP, "not implemented");
 	refused_with("service set web ts-rewrite off", -EOPNOTSUPP, "not implemented");
+	refused("service set web tw-quarantine -1", -EINVAL);
+	refused("service set web tw-quarantine 604801", -EINVAL);
+	refused("service set web tw-quarantine soon", -EINVAL);
 	refused("service set web ts-rewrite maybe", -EINVAL);
 	refused("service set nope sched rr", -ENOENT);
 	refused("service set web sched", -EINVAL);
@@ -596,6 +598,38 @@ static void interface_names_are_unique_and_not_numeric(void **state)
 	refused("addr add 10.0.0.2/8 dev int", -ENODEV);
 }
 
+static void tw_quarantine_global_and_per_service(void **state)
+{
+	const struct cfg *c;
+	int s;
+
+	(void)state;
+	lab();
+	c = cfg_current();
+	s = cfg_service_find(c, "web");
+	assert_int_equal(c->to.tw_quarantine, 60);
+	assert_int_equal(cfg_tw_quarantine_ms(c, (uint16_t)s, c->services[s].gen), 60000);
+	ok("set tcp tw-quarantine 0");
+	c = cfg_current();
+	assert_int_equal(cfg_tw_quarantine_ms(c, (uint16_t)s, c->services[s].gen), 0);
+	ok("service set web tw-quarantine 120");
+	ok("set tcp tw-quarantine 30");
+	c = cfg_current();
+	assert_int_equal(cfg_tw_quarantine_ms(c, (uint16_t)s, c->services[s].gen), 120000);
+	/* A flow of a service that is gone (other gen) gets the global value. */
+	assert_int_equal(cfg_tw_quarantine_ms(c, (uint16_t)s, c->services[s].gen + 1), 30000);
+	assert_int_equal(run_json("show services web"), 0);
+	assert_non_null(strstr(out.data, "\"tw_quarantine\":120,\"tw_quarantine_override\":true"));
+	assert_int_equal(run_json("show settings"), 0);
+	assert_non_null(strstr(out.data, "\"tw_quarantine\":30"));
+	ok("service set web tw-quarantine default");
+	c = cfg_current();
+	assert_int_equal(cfg_tw_quarantine_ms(c, (uint16_t)s, c->services[s].gen), 30000);
+	assert_int_equal(run_json("show services web"), 0);
+	assert_non_null(strstr(out.data, "\"tw_quarantine\":30,\"tw_quarantine_override\":false"));
+	ok("set tcp tw-quarantine 60");
+}
+
 static void set_commands_refuse_bad_values(void **state)
 {
 	(void)state;
@@ -604,7 +638,6 @@ static void set_commands_refuse_bad_values(void **state)
 	refused("set tcp timeout syn", -EINVAL);
 	refused("set tcp ts-rewrite maybe", -EINVAL);
 	/* Not built yet: refused, never accepted and ignored. */
-	refused_with("set tcp tw-quarantine 0", -EOPNOTSUPP, "not implemented");
 	refused_with("set tcp ts-rewrite off", -EOPNOTSUPP, "not implemented");
 	refused_with("set tcp tw-reuse on", -EOPNOTSUPP, "not implemented");
 	refused("set tcp tw-quarantine -1", -EINVAL);
@@ -651,7 +684,8 @@ static void shows_print_json_with_contract_keys(void **state)
 		"\"l4_unsupported\":0,\"tcp_truncated\":0,\"tcp_bad_doff\":0,\"tcp_bad_option\":0,"
 		"\"udp_truncated\":0,\"icmp_truncated\":0,\"icmp_unsupported\":0,"
 		"\"icmp_error_no_flow\":0,\"no_service\":0,\"tcp_no_flow\":0,\"no_flow\":0,"
-		"\"no_backend\":0,\"alloc_failed\":0,\"flow_table_full\":0,\"backend_down\":0,"
+		"\"no_backend\":0,\"alloc_failed\":0,\"flow_table_full\":0,\"quarantine_full\":0,"
+		"\"portspace_full\":0,\"backend_down\":0,"
 		"\"no_route\":0,\"neigh_unresolved\":0,\"neigh_queue_full\":0,\"tx_full\":0,"
 		"\"mbuf_alloc_failed\":0,\"icmp_rate_limited\":0},\"workers\":[]}\n");
 	assert_int_equal(run("show drops"), 0);
@@ -673,8 +707,10 @@ static void shows_print_json_with_contract_keys(void **state)
 	assert_int_equal(run_json("show services web"), 0);
 	assert_non_null(strstr(out.data, "{\"name\":\"web\",\"vip\":\"198.18.0.100\",\"port\":80,"
 					 "\"proto\":\"tcp\",\"sched\":\"wrr\""));
-	assert_non_null(strstr(out.data, "\"backends\":3,\"active_flows\":0,\"total_flows\":0,"
-					 "\"new_flows_per_s\":0}"));
+	assert_non_null(strstr(
+		out.data,
+		"\"backends\":3,\"active_flows\":0,\"total_flows\":0,"
+		"\"new_flows_per_s\":0,\"tw_quarantine\":60,\"tw_quarantine_override\":false}"));
 	assert_int_equal(run_json("show flows"), 0);
 	assert_string_equal(out.data, "[]\n");
 	assert_int_equal(run_json("show interfaces"), 0);
@@ -905,6 +941,7 @@ int main(void)
 		T(set_commands_refuse_bad_values),
 		T(overlong_and_binary_lines_are_refused),
 		T(shows_print_json_with_contract_keys),
+		T(tw_quarantine_global_and_per_service),
 		T(portspace_counts_the_service_pool),
 		T(human_shows_have_a_header_and_aligned_columns),
 		T(apply_file_reports_path_and_line_of_first_error),
