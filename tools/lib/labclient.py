@@ -12,6 +12,19 @@
       second request on every connection and writes D/second.json, same shape. Both files are
       lists in --src order: [{"src": A, "body": "b1" or "ERROR ..."}, ...].
 
+  labclient.py http-paced --vip A --port P --src A,B,... --count N --rate R
+                         [--connect-timeout S] [--max-inflight M]
+      N short HTTP/1.0 connections (server closes first), each on a fresh socket, started
+      at a steady R per second (connection i at start + i/R, each in its own thread, so a
+      slow connection does not delay the next), source address round-robin. Connect gets
+      --connect-timeout (default 3 s: longer than Linux's 1 s SYN retransmission, so a
+      connection that needs one succeeds late instead of failing); every later operation
+      --timeout. Latencies are from just before connect() to the end of the exchange.
+      -> {"ok": n, "fail": n, "bodies": {...}, "errors": [...first few...],
+          "fail_kinds": {"ConnectionRefusedError": n, ...}, "ok_latency_max_s": x,
+          "fail_latency_max_s": x, "slow_ok": n (ok but took >= 0.5 s), "started": n,
+          "elapsed_s": x}
+
   labclient.py udp --vip A --port P --src A,B,... --count N
       N request/response exchanges per source address, each from a fresh socket (new flow).
       -> {"ok": n, "fail": n, "bodies": {"b1": n, ...}, "errors": [...]}
@@ -137,6 +150,107 @@ def cmd_http_short(a):
     return 0
 
 
+def http_paced_one(vip, port, src, connect_timeout, timeout):
+    """One fresh HTTP/1.0 connection. Returns (body or None, error or None, seconds)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t0 = time.monotonic()
+    phase = "bind"
+    try:
+        s.bind((src, 0))
+        phase = "connect"
+        s.settimeout(connect_timeout)
+        s.connect((vip, port))
+        phase = "request"
+        s.settimeout(timeout)
+        http_request(s, keepalive=False)
+        status, body = read_response(s)
+        # Read to EOF: the server closes first, so the client never holds TIME_WAIT.
+        phase = "eof"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and s.recv(4096):
+            pass
+        if status != 200:
+            return None, ("HTTPStatus", f"{src}: status {status}"), time.monotonic() - t0
+        return body, None, time.monotonic() - t0
+    except Exception as e:  # noqa: BLE001 - every failure is counted and reported
+        kind = type(e).__name__
+        return None, (kind, f"{src}: {phase}: {kind}: {e}"), time.monotonic() - t0
+    finally:
+        s.close()
+
+
+def cmd_http_paced(a):
+    tally = Tally()
+    srcs = a.src.split(",")
+    rate = max(a.rate, 0.01)
+    lat = {"ok": 0.0, "fail": 0.0}
+    kinds = {}
+    slow = [0]
+    inflight = threading.BoundedSemaphore(max(1, a.max_inflight))
+    start = time.monotonic()
+    deadline = start + a.deadline
+    threads = []
+    started = 0
+
+    def one(i):
+        try:
+            body, err, secs = http_paced_one(a.vip, a.port, srcs[i % len(srcs)],
+                                             a.connect_timeout, a.timeout)
+            with tally.lock:
+                key = "ok" if err is None else "fail"
+                lat[key] = max(lat[key], secs)
+                if err is None and secs >= 0.5:
+                    slow[0] += 1
+                if err is not None:
+                    kinds[err[0]] = kinds.get(err[0], 0) + 1
+            if err is None:
+                tally.good(body)
+            else:
+                tally.bad(f"{err[1]} (after {secs:.3f} s)")
+        finally:
+            inflight.release()
+
+    for i in range(a.count):
+        when = start + i / rate
+        now = time.monotonic()
+        if when >= deadline or now >= deadline:
+            break
+        if when > now:
+            time.sleep(when - now)
+        # Bounded: at most --max-inflight connections at once, and never past the deadline.
+        if not inflight.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            break
+        t = threading.Thread(target=one, args=(i,), daemon=True)
+        t.start()
+        threads.append(t)
+        started += 1
+    # Every operation of a connection is bounded, so this join is too.
+    join_until = time.monotonic() + a.connect_timeout + 3 * a.timeout + 1.0
+    for t in threads:
+        t.join(max(0.0, join_until - time.monotonic()))
+    d = tally.doc()
+    hung = started - d["ok"] - d["fail"]
+    if hung > 0:
+        d["fail"] += hung
+        d["errors"].append(f"{hung} connections did not finish in time")
+        kinds["Unfinished"] = kinds.get("Unfinished", 0) + hung
+    missing = a.count - started
+    if missing > 0:
+        d["fail"] += missing
+        d["errors"].append(f"{missing} connections not started before the {a.deadline}s deadline")
+        kinds["NotStarted"] = missing
+    d.update({
+        "fail_kinds": kinds,
+        "ok_latency_max_s": round(lat["ok"], 4),
+        "fail_latency_max_s": round(lat["fail"], 4),
+        "slow_ok": slow[0],
+        "started": started,
+        "elapsed_s": round(time.monotonic() - start, 3),
+    })
+    print(json.dumps(d))
+    return 0
+
+
 def write_json(path, obj):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -224,7 +338,7 @@ def cmd_udp(a):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("http-short", "http-keep", "udp"):
+    for name in ("http-short", "http-keep", "http-paced", "udp"):
         sp = sub.add_parser(name)
         sp.add_argument("--vip", required=True)
         sp.add_argument("--port", type=int, required=True)
@@ -234,13 +348,19 @@ def main():
         if name == "http-short":
             sp.add_argument("--count", type=int, required=True)
             sp.add_argument("--threads", type=int, default=4)
+        elif name == "http-paced":
+            sp.add_argument("--count", type=int, required=True)
+            sp.add_argument("--rate", type=float, required=True, help="new connections per second")
+            sp.add_argument("--connect-timeout", type=float, default=3.0)
+            sp.add_argument("--max-inflight", type=int, default=256)
         elif name == "http-keep":
             sp.add_argument("--dir", required=True)
             sp.add_argument("--hold", type=float, default=60.0)
         else:
             sp.add_argument("--count", type=int, default=4)
     a = p.parse_args()
-    return {"http-short": cmd_http_short, "http-keep": cmd_http_keep, "udp": cmd_udp}[a.cmd](a)
+    return {"http-short": cmd_http_short, "http-keep": cmd_http_keep, "http-paced": cmd_http_paced,
+            "udp": cmd_udp}[a.cmd](a)
 
 
 if __name__ == "__main__":
