@@ -27,10 +27,6 @@
 #define MAIN_DEFAULT_MAX_FLOWS (1u << 20)
 
 /* Bytes of one port space with one worker: bitmap, summary, header, hash. */
-#define MAIN_SPACE_BYTES                                                        \
-	((size_t)(1024 + 16) * sizeof(uint64_t) + sizeof(struct palloc_space) + \
-	 2 * sizeof(uint32_t))
-
 static volatile sig_atomic_t main_stop;
 
 static void main_on_signal(int sig)
@@ -58,8 +54,8 @@ static void main_usage(FILE *out)
 		"  -h, --help          this text\n"
 		"Every EAL worker lcore (-l) runs a worker with one rx/tx queue on every port;\n"
 		"the main lcore serves the control socket. Ports are the EAL's (PCI or --vdev).\n",
-		CTL_DEFAULT_SOCKET, MAIN_DEFAULT_MAX_FLOWS, MAIN_SPACE_BYTES, PALLOC_DEFAULT_SPACES,
-		palloc_qent_bytes());
+		CTL_DEFAULT_SOCKET, MAIN_DEFAULT_MAX_FLOWS, palloc_space_bytes_of(1024, 16),
+		PALLOC_DEFAULT_SPACES, palloc_qent_bytes());
 }
 
 struct main_opts {

@@ -191,10 +191,15 @@ void palloc_free(struct palloc *pa)
 	pa->q = NULL;
 }
 
+size_t palloc_space_bytes_of(uint32_t words, uint32_t sumwords)
+{
+	return (size_t)(words + sumwords) * sizeof(uint64_t) + sizeof(struct palloc_space) +
+	       2 * sizeof(uint32_t);
+}
+
 size_t palloc_space_bytes(const struct palloc *pa)
 {
-	return (size_t)(pa->words + pa->sumwords) * sizeof(uint64_t) + sizeof(struct palloc_space) +
-	       2 * sizeof(uint32_t);
+	return palloc_space_bytes_of(pa->words, pa->sumwords);
 }
 
 /* ---- the space hash ------------------------------------------------------ */

@@ -223,6 +223,8 @@ uint32_t palloc_space_held(const struct palloc *pa, uint32_t i, uint16_t lo, uin
 
 /* Bytes of one space (bitmap, summary, header, hash share) and of one entry. */
 size_t palloc_space_bytes(const struct palloc *pa);
+/* The same for @words bitmap words and @sumwords summary words (one worker: 1024, 16). */
+size_t palloc_space_bytes_of(uint32_t words, uint32_t sumwords);
 static inline size_t palloc_qent_bytes(void)
 {
 	return sizeof(struct palloc_qent);
