@@ -27,9 +27,11 @@ uint8_t tcpstate_next(struct flow *f, enum flow_dir dir, const struct tcpstate_s
 		    tcpstate_after_eq(s->ack, f->fin_b + 1))
 			seen |= TCPSTATE_FIN_BACKEND_ACKED;
 	}
-	if ((flags & TCPSTATE_FIN) && !(flags & TCPSTATE_RST)) {
-		/* The FIN occupies the sequence number after the data (and SYN). */
-		uint32_t fin = s->seq + s->len + ((flags & TCPSTATE_SYN) ? 1 : 0);
+	/* SYN+FIN is not a close (Linux drops it in LISTEN): ignore its FIN, or a
+	 * client could make the backend look passive and skip the quarantine. */
+	if ((flags & TCPSTATE_FIN) && !(flags & (TCPSTATE_RST | TCPSTATE_SYN))) {
+		/* The FIN occupies the sequence number after the data. */
+		uint32_t fin = s->seq + s->len;
 
 		if (dir == FLOW_DIR_FWD) {
 			if (!(seen & TCPSTATE_SEEN_FIN_CLIENT)) {
@@ -43,7 +45,10 @@ uint8_t tcpstate_next(struct flow *f, enum flow_dir dir, const struct tcpstate_s
 		} else if (!(seen & TCPSTATE_SEEN_FIN_BACKEND)) {
 			if (!(seen & TCPSTATE_SEEN_FIN_CLIENT))
 				seen |= TCPSTATE_BACKEND_FIN_FIRST;
-			else if ((flags & TCPSTATE_ACK) && tcpstate_after_eq(s->ack, f->fin_c + 1))
+			else if ((flags & TCPSTATE_ACK) && s->ack == f->fin_c + 1)
+				/* Exactly: a passive backend acknowledges the client's FIN and
+				 * nothing beyond it; a stale FIN it never accepted does not
+				 * count. */
 				seen |= TCPSTATE_BACKEND_PASSIVE;
 			seen |= TCPSTATE_SEEN_FIN_BACKEND;
 			f->fin_b = fin;

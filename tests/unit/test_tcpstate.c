@@ -238,6 +238,31 @@ static void sequence_numbers_wrap(void **state)
 	assert_int_equal(sd(&c, REV, ACK), FLOW_CLOSED);
 }
 
+/* A client must not be able to make an active backend look passive. */
+static void forged_client_fins_do_not_skip_tw(void **state)
+{
+	struct conn c = fresh();
+	struct tcpstate_seg s = { .flags = SYN | FIN, .seq = 1000 };
+
+	(void)state;
+	/* SYN+FIN: not a close. */
+	c.f.state = tcpstate_next(&c.f, FWD, &s);
+	assert_false(SEEN(c, TCPSTATE_SEEN_FIN_CLIENT));
+	c.nxt[FWD] = 1001;
+	c.rcv[REV] = 1001;
+	sd(&c, REV, SYN | ACK);
+	sd(&c, FWD, ACK);
+	/* A stale client FIN the backend never accepted, then the backend's
+	 * active FIN acknowledging more than that FIN: not passive. */
+	s = (struct tcpstate_seg){ .flags = FIN | ACK, .seq = c.nxt[FWD] - 500, .ack = c.rcv[FWD] };
+	c.f.state = tcpstate_next(&c.f, FWD, &s);
+	seg_len(&c, FWD, ACK, 100);
+	deliver(&c, FWD);
+	sd(&c, REV, FIN | ACK);
+	assert_false(SEEN(c, TCPSTATE_BACKEND_PASSIVE));
+	assert_true(SEEN(c, TCPSTATE_TW));
+}
+
 static void fin_during_handshake_is_closing(void **state)
 {
 	struct conn c = fresh();
@@ -412,6 +437,7 @@ int main(void)
 		cmocka_unit_test(simultaneous_close_tw),
 		cmocka_unit_test(fin_with_data_and_retransmission),
 		cmocka_unit_test(sequence_numbers_wrap),
+		cmocka_unit_test(forged_client_fins_do_not_skip_tw),
 		cmocka_unit_test(fin_during_handshake_is_closing),
 		cmocka_unit_test(rst_closes_from_any_state_without_tw),
 		cmocka_unit_test(rst_after_tw_keeps_tw),
