@@ -314,7 +314,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	  "NAME vip A.B.C.D port N proto tcp|udp [sched maglev|wrr|rr|lc] [snat A.B.C.D[,...]]",
 	  ctl_cmd_service_add, true },
 	{ "service set",
-	  "NAME sched maglev|wrr|rr|lc | snat A.B.C.D[,...]|all | check tcp [interval S] "
+	  "NAME sched maglev|wrr|rr|lc | snat A.B.C.D[,...]|all | tw-quarantine S|default | "
+	  "check tcp [interval S] "
 	  "[timeout S] [rise N] [fall N] | check off",
 	  ctl_cmd_service_set, true },
 	{ "service del", "NAME", ctl_cmd_service_del, true },
