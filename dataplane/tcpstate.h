@@ -59,10 +59,10 @@ struct tcpstate_seg {
  */
 uint8_t tcpstate_next(struct flow *f, enum flow_dir dir, const struct tcpstate_seg *s);
 
-/* Does the segment @s (client to backend) retransmit @f's first SYN? */
-static inline int tcpstate_syn_retransmit(const struct flow *f, const struct tcpstate_seg *s)
+/* Does a client segment with @flags and @seq retransmit @f's first SYN? */
+static inline int tcpstate_syn_retransmit(const struct flow *f, uint8_t flags, uint32_t seq)
 {
-	return (s->flags & (TCPSTATE_SYN | TCPSTATE_ACK)) == TCPSTATE_SYN && s->seq == f->isn_c;
+	return (flags & (TCPSTATE_SYN | TCPSTATE_ACK)) == TCPSTATE_SYN && seq == f->isn_c;
 }
 
 /*

@@ -651,7 +651,7 @@ static void worker_ipv4(struct worker *w, const struct cfg *c, struct rte_mbuf *
 			}
 		} else if (unlikely(opens && pm->proto == IPPROTO_TCP &&
 				    (f->state == FLOW_CLOSING || f->state == FLOW_CLOSED) &&
-				    pm->tcp_seq != f->isn_c)) {
+				    !tcpstate_syn_retransmit(f, pm->tcp_flags, pm->tcp_seq))) {
 			/* A new connection on a closing tuple gets a new SNAT tuple:
 			 * the backend may hold the old one in TIME_WAIT. A SYN with
 			 * the old ISN is a retransmission and stays with the flow. */

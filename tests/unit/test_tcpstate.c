@@ -10,12 +10,7 @@
 #include "frame.h"
 #include "tcpstate.h"
 
-#define FWD FLOW_DIR_FWD
-#define REV FLOW_DIR_REV
-#define SYN TCPSTATE_SYN
-#define ACK TCPSTATE_ACK
-#define FIN TCPSTATE_FIN
-#define RST TCPSTATE_RST
+#include "tcpnames.h"
 
 /*
  * A connection as the load balancer sees it: each side's next sequence number
@@ -103,7 +98,7 @@ static void retransmitted_syn_stays_syn(void **state)
 	for (int i = 0; i < 5; i++) {
 		c.f.state = tcpstate_next(&c.f, FWD, &s);
 		assert_int_equal(c.f.state, FLOW_SYN);
-		assert_true(tcpstate_syn_retransmit(&c.f, &s));
+		assert_true(tcpstate_syn_retransmit(&c.f, s.flags, s.seq));
 	}
 	assert_int_equal(c.f.isn_c, 1000);
 	c.nxt[FWD] = 1001;
@@ -117,7 +112,7 @@ static void retransmitted_syn_stays_syn(void **state)
 	assert_int_equal(sd(&c, FWD, ACK), FLOW_ESTABLISHED);
 	/* Another ISN is not a retransmission. */
 	s.seq = 77;
-	assert_false(tcpstate_syn_retransmit(&c.f, &s));
+	assert_false(tcpstate_syn_retransmit(&c.f, s.flags, s.seq));
 }
 
 static void ack_without_synack_stays_syn(void **state)
