@@ -25,12 +25,7 @@
 #include "palloc.h"
 #include "tcpstate.h"
 
-#define FWD FLOW_DIR_FWD
-#define REV FLOW_DIR_REV
-#define SYN TCPSTATE_SYN
-#define ACK TCPSTATE_ACK
-#define FIN TCPSTATE_FIN
-#define RST TCPSTATE_RST
+#include "tcpnames.h"
 
 #define T0 7000000u /* the clock at palloc_init(); tests give times relative to it */
 
