@@ -27,6 +27,8 @@ struct cfg *cfg_new(void)
 	c->to.tcp[CFG_TCP_CLOSED] = 10;
 	c->to.udp = 300;
 	c->to.tw_quarantine = CFG_DEFAULT_TW_QUARANTINE;
+	c->to.ts_rewrite = true;
+	c->to.tw_reuse = false;
 	c->next_gen = 1;
 	if (cfg_derive(c) < 0) {
 		cfg_free(c);

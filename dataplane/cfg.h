@@ -101,6 +101,7 @@ struct cfg_snat {
 	uint32_t ip;
 	uint16_t lo, hi; /* host byte order, inclusive */
 	uint16_t port;
+	uint32_t ts_base; /* random origin of this address's timestamp clock (palloc.h) */
 };
 
 struct cfg_backend {
@@ -126,6 +127,8 @@ struct cfg_service {
 	bool snat_all;	       /* may use every pool address (the default) */
 	uint64_t snat_mask;    /* else: bit i = SNAT slot i */
 	int32_t tw_quarantine; /* seconds; CFG_INHERIT: the global setting */
+	int8_t ts_rewrite;     /* 0/1; CFG_INHERIT: the global setting */
+	int8_t tw_reuse;       /* 0/1; CFG_INHERIT: the global setting */
 	/* Derived: which backends may get new flows, and how to pick one. */
 	struct bsel_table *bsel;
 	bool bsel_dirty;
@@ -135,6 +138,8 @@ struct cfg_timeouts {
 	uint32_t tcp[CFG_TCP_STATE_COUNT]; /* seconds */
 	uint32_t udp;
 	uint32_t tw_quarantine; /* seconds a tuple the backend holds in TIME_WAIT is not reused */
+	bool ts_rewrite;	/* per-flow timestamp rewriting (default on) */
+	bool tw_reuse;		/* reuse a quarantined tuple with timestamp proof (default off) */
 };
 
 #define CFG_INHERIT		  (-1)
@@ -227,6 +232,21 @@ static inline uint32_t cfg_tw_quarantine_ms(const struct cfg *c, uint16_t svc, u
 	if (s->used && s->gen == gen && s->tw_quarantine != CFG_INHERIT)
 		return (uint32_t)s->tw_quarantine * 1000;
 	return c->to.tw_quarantine * 1000;
+}
+
+/* Timestamp rewriting and reuse with proof for new flows of service slot @svc. */
+static inline bool cfg_ts_rewrite(const struct cfg *c, uint16_t svc)
+{
+	int8_t v = c->services[svc].ts_rewrite;
+
+	return v == CFG_INHERIT ? c->to.ts_rewrite : v != 0;
+}
+
+static inline bool cfg_tw_reuse(const struct cfg *c, uint16_t svc)
+{
+	int8_t v = c->services[svc].tw_reuse;
+
+	return v == CFG_INHERIT ? c->to.tw_reuse : v != 0;
 }
 
 const char *cfg_sched_name(uint8_t sched);

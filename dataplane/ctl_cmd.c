@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <rte_ether.h>
+#include <rte_random.h>
 
 #include "bsel.h"
 #include "cfg.h"
@@ -362,6 +363,7 @@ int ctl_cmd_snat_add(struct ctl_ctx *x, int argc, char **argv)
 	if (slot >= 0) {
 		/* Deleted but still draining: take it back, flows and counters intact. */
 		sn.gen = c->snat[slot].gen;
+		sn.ts_base = c->snat[slot].ts_base;
 		c->snat[slot] = sn;
 		return 0;
 	}
@@ -376,6 +378,9 @@ int ctl_cmd_snat_add(struct ctl_ctx *x, int argc, char **argv)
 	if (slot < 0)
 		return ctl_fail(x, -ENOSPC, "no room for more SNAT addresses (%d)", CFG_MAX_SNAT);
 	sn.gen = ctl_gen_next(c);
+	/* The origin of the address's timestamp clock: random, so that TSvals
+	 * say nothing of uptime (palloc.h). */
+	sn.ts_base = (uint32_t)rte_rand();
 	c->snat[slot] = sn;
 	return 0;
 }
@@ -480,7 +485,9 @@ int ctl_cmd_service_add(struct ctl_ctx *x, int argc, char **argv)
 	struct cfg_service svc = { .used = true,
 				   .sched = CFG_SCHED_MAGLEV,
 				   .snat_all = true,
-				   .tw_quarantine = CFG_INHERIT };
+				   .tw_quarantine = CFG_INHERIT,
+				   .ts_rewrite = CFG_INHERIT,
+				   .tw_reuse = CFG_INHERIT };
 	char buf[CTL_ADDR_SIZE];
 	uint32_t l4port;
 	int ret, slot = -1;
@@ -611,11 +618,18 @@ int ctl_cmd_service_set(struct ctl_ctx *x, int argc, char **argv)
 				return ctl_fail(x, -EINVAL, "%s: bad seconds (0-%u) or \"default\"",
 						argv[i + 1], CTL_MAX_SECONDS);
 			svc->tw_quarantine = (int32_t)secs;
-		} else if (strcmp(key, "ts-rewrite") == 0) {
+		} else if (strcmp(key, "ts-rewrite") == 0 || strcmp(key, "tw-reuse") == 0) {
+			int8_t *v = key[1] == 's' ? &svc->ts_rewrite : &svc->tw_reuse;
+
+			/* "default" (an extension) drops the override. */
+			if (strcmp(argv[i + 1], "default") == 0) {
+				*v = CFG_INHERIT;
+				continue;
+			}
 			if (ctl_parse_onoff(argv[i + 1], &on) < 0)
-				return ctl_fail(x, -EINVAL, "%s: expected on or off", argv[i + 1]);
-			unsupported = "per-service ts-rewrite is not implemented yet "
-				      "(use \"set tcp ts-rewrite\")";
+				return ctl_fail(x, -EINVAL, "%s: expected on, off or default",
+						argv[i + 1]);
+			*v = on;
 		} else {
 			return ctl_usage(x);
 		}
@@ -794,16 +808,14 @@ int ctl_cmd_set_tcp(struct ctl_ctx *x, int argc, char **argv)
 	};
 	struct cfg_timeouts *to = &x->c->to;
 
-	/* ts-rewrite and tw-reuse are parsed and validated so that the error names
-	 * the real problem; refused until they exist rather than silently ignored. */
 	if (argc == 2 && strcmp(argv[0], "tw-quarantine") == 0)
 		return ctl_seconds(x, argv[1], 0, &to->tw_quarantine);
 	if (argc == 2 && (strcmp(argv[0], "ts-rewrite") == 0 || strcmp(argv[0], "tw-reuse") == 0)) {
-		bool on;
+		bool *v = argv[0][1] == 's' ? &to->ts_rewrite : &to->tw_reuse;
 
-		if (ctl_parse_onoff(argv[1], &on) < 0)
+		if (ctl_parse_onoff(argv[1], v) < 0)
 			return ctl_fail(x, -EINVAL, "%s: expected on or off", argv[1]);
-		return ctl_fail(x, -EOPNOTSUPP, "%s is not implemented yet", argv[0]);
+		return 0;
 	}
 	if (argc == 3 && strcmp(argv[0], "timeout") == 0) {
 		for (int s = 0; s < CFG_TCP_STATE_COUNT; s++)

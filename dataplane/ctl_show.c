@@ -48,6 +48,7 @@ struct ctl_base_obj {
 	uint32_t gen;
 	uint64_t total;
 	uint64_t alloc_failures;
+	uint64_t tw_reuses;
 };
 
 static struct {
@@ -86,6 +87,9 @@ static void ctl_lcore_net(uint16_t i, struct stats_lcore *net)
 		ctl_since(w->stats.icmp_errors_translated, b->icmp_errors_translated);
 	net->icmp_sent = ctl_since(w->stats.icmp_sent, b->icmp_sent);
 	net->arp_requests_sent = ctl_since(w->stats.arp_requests_sent, b->arp_requests_sent);
+	net->ts_flows_rewritten = ctl_since(w->stats.ts_flows_rewritten, b->ts_flows_rewritten);
+	net->ts_malformed = ctl_since(w->stats.ts_malformed, b->ts_malformed);
+	net->tw_reuses = ctl_since(w->stats.tw_reuses, b->tw_reuses);
 	for (int r = 0; r < STATS_DROP_COUNT; r++)
 		net->drops[r] = ctl_since(w->stats.drops[r], b->drops[r]);
 }
@@ -126,9 +130,10 @@ static void ctl_sum_backend(const struct cfg *c, int b, uint64_t *active, uint64
 	}
 }
 
-static void ctl_sum_snat(const struct cfg *c, int n, uint64_t *in_use, uint64_t *fail)
+static void ctl_sum_snat(const struct cfg *c, int n, uint64_t *in_use, uint64_t *fail,
+			 uint64_t *reuses)
 {
-	*in_use = *fail = 0;
+	*in_use = *fail = *reuses = 0;
 	for (uint16_t i = 0; i < worker_count; i++) {
 		const struct worker *w = ctl_worker(i);
 
@@ -136,6 +141,7 @@ static void ctl_sum_snat(const struct cfg *c, int n, uint64_t *in_use, uint64_t 
 			continue;
 		*in_use += w->snat[n].in_use;
 		*fail += w->snat[n].alloc_failures;
+		*reuses += w->snat[n].tw_reuses;
 	}
 }
 
@@ -208,7 +214,8 @@ int ctl_clear_stats(struct ctl_ctx *x, int argc, char **argv)
 		if (!c->snat[n].used)
 			continue;
 		ctl_base.snat[n].gen = c->snat[n].gen;
-		ctl_sum_snat(c, n, &a, &ctl_base.snat[n].alloc_failures);
+		ctl_sum_snat(c, n, &a, &ctl_base.snat[n].alloc_failures,
+			     &ctl_base.snat[n].tw_reuses);
 	}
 	return 0;
 }
@@ -635,9 +642,16 @@ int ctl_show_services(struct ctl_ctx *x, int argc, char **argv)
 		ctl_printf(x->out, ",");
 		ctl_ju64(x->out, "new_flows_per_s", rate);
 		if (svc->proto == IPPROTO_TCP)
-			ctl_printf(x->out, ",\"tw_quarantine\":%u,\"tw_quarantine_override\":%s",
+			ctl_printf(x->out,
+				   ",\"tw_quarantine\":%u,\"tw_quarantine_override\":%s"
+				   ",\"ts_rewrite\":%s,\"ts_rewrite_override\":%s"
+				   ",\"tw_reuse\":%s,\"tw_reuse_override\":%s",
 				   cfg_tw_quarantine_ms(c, (uint16_t)s, svc->gen) / 1000,
-				   svc->tw_quarantine == CFG_INHERIT ? "false" : "true");
+				   svc->tw_quarantine == CFG_INHERIT ? "false" : "true",
+				   cfg_ts_rewrite(c, (uint16_t)s) ? "true" : "false",
+				   svc->ts_rewrite == CFG_INHERIT ? "false" : "true",
+				   cfg_tw_reuse(c, (uint16_t)s) ? "true" : "false",
+				   svc->tw_reuse == CFG_INHERIT ? "false" : "true");
 		ctl_printf(x->out, "}");
 		first = false;
 	}
@@ -725,13 +739,13 @@ void ctl_snat_reap(void)
 	struct cfg *c = cfg_current(), *n = NULL;
 
 	for (int s = 0; s < CFG_MAX_SNAT; s++) {
-		uint64_t in_use, fail;
+		uint64_t in_use, fail, reuses;
 
 		if (!c->snat[s].used || !c->snat[s].draining)
 			continue;
 		/* No worker can take a new tuple here any more (the draining
 		 * snapshot was published and waited for), so 0 stays 0. */
-		ctl_sum_snat(c, s, &in_use, &fail);
+		ctl_sum_snat(c, s, &in_use, &fail, &reuses);
 		if (in_use != 0)
 			continue;
 		if (n == NULL && (n = cfg_clone(c)) == NULL)
@@ -759,25 +773,29 @@ int ctl_show_snat(struct ctl_ctx *x, int argc, char **argv)
 	if (x->json)
 		ctl_printf(x->out, "[");
 	else
-		ctl_tab_row(&t, "ADDRESS\tPORTS\tDEV\tSTATE\tIN-USE\tQUARANTINED\tALLOC-FAILURES");
+		ctl_tab_row(&t, "ADDRESS\tPORTS\tDEV\tSTATE\tIN-USE\tQUARANTINED\tALLOC-FAILURES\t"
+				"TW-REUSES");
 	for (int n = 0; n < CFG_MAX_SNAT; n++) {
 		const struct cfg_snat *sn = &c->snat[n];
 		struct ctl_space_sum sum = { 0 };
 		char ip[CTL_ADDR_SIZE], ports[16];
-		uint64_t in_use, fail;
+		uint64_t in_use, fail, reuses;
 
 		if (!sn->used)
 			continue;
-		ctl_sum_snat(c, n, &in_use, &fail);
+		ctl_sum_snat(c, n, &in_use, &fail, &reuses);
 		ctl_sum_spaces(sn->ip, 0, 0, 0, 0, 0, &sum);
 		fail = ctl_since(fail, ctl_base_of(&ctl_base.snat[n], sn->gen)->alloc_failures);
+		reuses = ctl_since(reuses, ctl_base_of(&ctl_base.snat[n], sn->gen)->tw_reuses);
 		ctl_fmt_ip(sn->ip, ip);
 		snprintf(ports, sizeof(ports), "%u-%u", sn->lo, sn->hi);
 		if (!x->json) {
-			ctl_tab_row(&t, "%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64, ip,
-				    ports, ctl_port_label(c, sn->port),
+			ctl_tab_row(&t,
+				    "%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
+				    "\t%" PRIu64,
+				    ip, ports, ctl_port_label(c, sn->port),
 				    sn->draining ? "draining" : "active", in_use, sum.quarantined,
-				    fail);
+				    fail, reuses);
 			continue;
 		}
 		ctl_printf(x->out, "%s{", first ? "" : ",");
@@ -794,6 +812,8 @@ int ctl_show_snat(struct ctl_ctx *x, int argc, char **argv)
 		ctl_ju64(x->out, "quarantined", sum.quarantined);
 		ctl_printf(x->out, ",");
 		ctl_ju64(x->out, "alloc_failures", fail);
+		ctl_printf(x->out, ",");
+		ctl_ju64(x->out, "tw_reuses", reuses);
 		ctl_printf(x->out, "}");
 		first = false;
 	}
@@ -926,7 +946,7 @@ int ctl_show_flows(struct ctl_ctx *x, int argc, char **argv)
 			char cl[CTL_ADDR_SIZE], vip[CTL_ADDR_SIZE], sn[CTL_ADDR_SIZE],
 				be[CTL_ADDR_SIZE];
 			const char *state, *sname = "-", *closed_by;
-			char tstate[24];
+			char tstate[24], tsoff[16];
 			bool quar;
 			uint64_t age;
 
@@ -948,14 +968,19 @@ int ctl_show_flows(struct ctl_ctx *x, int argc, char **argv)
 			quar = f->proto == IPPROTO_TCP && palloc_flow_quarantined(&w->palloc, f);
 			snprintf(tstate, sizeof(tstate), "%s%s", state, quar ? "+tw" : "");
 			age = w->now_ms > f->created_ms ? (w->now_ms - f->created_ms) / 1000 : 0;
+			/* The offset as added mod 2^32, shown signed; "-" when not rewritten. */
+			if (f->ts & FLOW_TS_REWRITE)
+				snprintf(tsoff, sizeof(tsoff), "%+d", (int32_t)f->ts_off);
+			else
+				snprintf(tsoff, sizeof(tsoff), "-");
 			ctl_fmt_ipport(f->cip, f->cport, cl);
 			ctl_fmt_ipport(f->vip, f->vport, vip);
 			ctl_fmt_ipport(f->sip, f->sport, sn);
 			ctl_fmt_ipport(f->bip, f->bport, be);
 			if (!x->json) {
-				ctl_tab_row(&t, "%s\t%s\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%u\t%u\t%s",
+				ctl_tab_row(&t, "%s\t%s\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%s\t%u\t%s",
 					    cl, vip, sn, be, ctl_proto_name(f->proto), tstate, age,
-					    f->ts_off, w->lcore, sname);
+					    tsoff, w->lcore, sname);
 				continue;
 			}
 			ctl_printf(x->out, "%s{", shown > 1 ? "," : "");
@@ -977,7 +1002,12 @@ int ctl_show_flows(struct ctl_ctx *x, int argc, char **argv)
 				ctl_printf(x->out, "\"closed_by\":null");
 			ctl_printf(x->out, ",\"quarantined\":%s,", quar ? "true" : "false");
 			ctl_ju64(x->out, "age_s", age);
-			ctl_printf(x->out, ",\"ts_offset\":%u,\"lcore\":%u,", f->ts_off, w->lcore);
+			if (f->ts & FLOW_TS_REWRITE)
+				ctl_printf(x->out, ",\"ts_offset\":%d", (int32_t)f->ts_off);
+			else
+				ctl_printf(x->out, ",\"ts_offset\":null");
+			ctl_printf(x->out, ",\"ts_rewrite\":%s,\"lcore\":%u,",
+				   (f->ts & FLOW_TS_REWRITE) ? "true" : "false", w->lcore);
 			ctl_jstr(x->out, "service", sname);
 			ctl_printf(x->out, "}");
 		}
@@ -1022,6 +1052,9 @@ int ctl_show_stats(struct ctl_ctx *x, int argc, char **argv)
 		sum.icmp_errors_translated += net[i].icmp_errors_translated;
 		sum.icmp_sent += net[i].icmp_sent;
 		sum.arp_requests_sent += net[i].arp_requests_sent;
+		sum.ts_flows_rewritten += net[i].ts_flows_rewritten;
+		sum.ts_malformed += net[i].ts_malformed;
+		sum.tw_reuses += net[i].tw_reuses;
 		for (int r = 0; r < STATS_DROP_COUNT; r++)
 			sum.drops[r] += net[i].drops[r];
 	}
@@ -1046,6 +1079,12 @@ int ctl_show_stats(struct ctl_ctx *x, int argc, char **argv)
 		ctl_ju64(o, "icmp_sent", sum.icmp_sent);
 		ctl_printf(o, ",");
 		ctl_ju64(o, "arp_requests_sent", sum.arp_requests_sent);
+		ctl_printf(o, ",");
+		ctl_ju64(o, "ts_flows_rewritten", sum.ts_flows_rewritten);
+		ctl_printf(o, ",");
+		ctl_ju64(o, "ts_malformed", sum.ts_malformed);
+		ctl_printf(o, ",");
+		ctl_ju64(o, "tw_reuses", sum.tw_reuses);
 		ctl_printf(o, ",\"drops_total\":%" PRIu64 ",\"drops\":{", drops);
 		for (int r = 0; r < STATS_DROP_COUNT; r++)
 			ctl_printf(o, "%s\"%s\":%" PRIu64, r ? "," : "",
@@ -1076,6 +1115,9 @@ int ctl_show_stats(struct ctl_ctx *x, int argc, char **argv)
 	ctl_tab_row(&t, "icmp_errors_translated\t%" PRIu64, sum.icmp_errors_translated);
 	ctl_tab_row(&t, "icmp_sent\t%" PRIu64, sum.icmp_sent);
 	ctl_tab_row(&t, "arp_requests_sent\t%" PRIu64, sum.arp_requests_sent);
+	ctl_tab_row(&t, "ts_flows_rewritten\t%" PRIu64, sum.ts_flows_rewritten);
+	ctl_tab_row(&t, "ts_malformed\t%" PRIu64, sum.ts_malformed);
+	ctl_tab_row(&t, "tw_reuses\t%" PRIu64, sum.tw_reuses);
 	ctl_tab_row(&t, "drops\t%" PRIu64, drops);
 	ctl_tab_flush(&t, x->out);
 	ctl_printf(x->out, "\n");
@@ -1138,8 +1180,11 @@ int ctl_show_settings(struct ctl_ctx *x, int argc, char **argv)
 		ctl_printf(x->out, "{\"tcp\":{\"timeout\":{");
 		for (int s = 0; s < CFG_TCP_STATE_COUNT; s++)
 			ctl_printf(x->out, "%s\"%s\":%u", s ? "," : "", states[s], to->tcp[s]);
-		ctl_printf(x->out, "},\"tw_quarantine\":%u},\"udp\":{\"timeout\":%u}}\n",
-			   to->tw_quarantine, to->udp);
+		ctl_printf(x->out,
+			   "},\"tw_quarantine\":%u,\"ts_rewrite\":%s,\"tw_reuse\":%s},"
+			   "\"udp\":{\"timeout\":%u}}\n",
+			   to->tw_quarantine, to->ts_rewrite ? "true" : "false",
+			   to->tw_reuse ? "true" : "false", to->udp);
 		return 0;
 	}
 	/* Printed as the commands that set them, so the output is a valid config. */
@@ -1147,5 +1192,7 @@ int ctl_show_settings(struct ctl_ctx *x, int argc, char **argv)
 		ctl_printf(x->out, "set tcp timeout %s %u\n", states[s], to->tcp[s]);
 	ctl_printf(x->out, "set udp timeout %u\n", to->udp);
 	ctl_printf(x->out, "set tcp tw-quarantine %u\n", to->tw_quarantine);
+	ctl_printf(x->out, "set tcp ts-rewrite %s\n", to->ts_rewrite ? "on" : "off");
+	ctl_printf(x->out, "set tcp tw-reuse %s\n", to->tw_reuse ? "on" : "off");
 	return 0;
 }

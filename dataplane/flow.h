@@ -53,6 +53,10 @@ struct flow_key {
 
 #define FLOW_NONE UINT32_MAX
 
+/* Timestamp handling of a TCP flow (struct flow.ts). */
+#define FLOW_TS_SEEN	0x01 /* the client's SYN carried the option: ts_max is kept */
+#define FLOW_TS_REWRITE 0x02 /* TSval += ts_off toward the backend, TSecr -= ts_off back */
+
 struct flow {
 	/* The tuple on each side. */
 	uint32_t cip, vip; /* client side */
@@ -62,14 +66,16 @@ struct flow {
 	uint8_t proto;
 	uint8_t state;	   /* enum flow_class */
 	uint8_t snat_slot; /* pool slot the tuple came from */
-	uint8_t pad0;
+	uint8_t ts;	   /* FLOW_TS_* */
 	/* What the flow counts against. */
 	uint16_t svc, be; /* slots */
 	uint32_t svc_gen, be_gen, snat_gen;
 	/* Where each side is reached (cached at creation). */
 	uint16_t port_c, port_b;
 	uint32_t nh_c, nh_b;
-	uint32_t ts_off; /* timestamp offset; 0 until timestamp rewriting exists */
+	/* Timestamps (FLOW_TS_SEEN): the backend sees TSval' = TSval + ts_off. */
+	uint32_t ts_off;
+	uint32_t ts_max; /* newest TSval' forwarded to the backend (signed 32-bit order) */
 	/* The tuple in the port space (palloc.h) and its quarantine entry. */
 	uint32_t space;
 	uint32_t qent, qcookie;

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <rte_byteorder.h>
+
 #include "pkt.h"
 
 /* HC' = ~(~HC + ~m + m') for one 16-bit word (RFC 1624, eqn. 3). */
@@ -55,6 +57,42 @@ static inline void nat_wr16(uint8_t *p, uint16_t v)
 static inline void nat_wr32(uint8_t *p, uint32_t v)
 {
 	memcpy(p, &v, 4);
+}
+
+/*
+ * Add @delta (mod 2^32) to the big-endian 32-bit field at byte offset @off of
+ * the TCP header at @tcp and update the TCP checksum incrementally. Options
+ * may put the field at any byte offset: at an odd one it straddles three
+ * checksum words, which are updated one by one. The field and the words
+ * around it lie inside the header (a timestamp option at an odd offset ends
+ * before the header's 4-byte boundary). Returns the new value, host order.
+ */
+static inline uint32_t nat_tcp_add32(uint8_t *tcp, uint32_t off, uint32_t delta)
+{
+	uint32_t old = nat_rd32(tcp + off);
+	uint32_t val = rte_be_to_cpu_32(old) + delta;
+	uint16_t c = nat_rd16(tcp + 16);
+
+	if ((off & 1) == 0) {
+		c = nat_csum32(c, old, rte_cpu_to_be_32(val));
+		nat_wr32(tcp + off, rte_cpu_to_be_32(val));
+	} else {
+		uint8_t *w = tcp + off - 1;
+		uint16_t w0 = nat_rd16(w), w1 = nat_rd16(w + 2), w2 = nat_rd16(w + 4);
+
+		nat_wr32(tcp + off, rte_cpu_to_be_32(val));
+		c = nat_csum16(c, w0, nat_rd16(w));
+		c = nat_csum16(c, w1, nat_rd16(w + 2));
+		c = nat_csum16(c, w2, nat_rd16(w + 4));
+	}
+	nat_wr16(tcp + 16, c);
+	return val;
+}
+
+/* The 32-bit field at byte offset @off of @p, host order. */
+static inline uint32_t nat_rd32_host(const uint8_t *p, uint32_t off)
+{
+	return rte_be_to_cpu_32(nat_rd32(p + off));
 }
 
 /* Full one's complement checksum over @len bytes (slow path and tests). */

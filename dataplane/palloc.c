@@ -333,7 +333,9 @@ static int64_t palloc_space_get(struct palloc *pa, uint8_t proto, uint32_t bip, 
 				     .proto = proto,
 				     .hashed = 1,
 				     .cursor = (uint32_t)(palloc_rand(pa) % pa->nbits),
-				     .last_freed = PALLOC_NONE };
+				     .last_freed = PALLOC_NONE,
+				     .proof_head = PALLOC_NONE,
+				     .proof_tail = PALLOC_NONE };
 	palloc_hash_insert(pa, s);
 	/* Idle until it holds a tuple. */
 	palloc_idle_append(pa, s);
@@ -424,20 +426,45 @@ static int64_t palloc_take(struct palloc *pa, uint32_t s, uint32_t blo, uint32_t
 	return bit;
 }
 
+/* The SNAT slots @svc may take new tuples from; returns how many. */
+static uint32_t palloc_usable(const struct cfg *c, const struct cfg_service *svc,
+			      uint8_t usable[CFG_MAX_SNAT])
+{
+	uint32_t n = 0;
+
+	for (uint32_t slot = 0; slot < CFG_MAX_SNAT; slot++)
+		if (c->snat[slot].used && !c->snat[slot].draining &&
+		    (svc->snat_all || (svc->snat_mask & (1ULL << slot))))
+			usable[n++] = (uint8_t)slot;
+	return n;
+}
+
+/* @f takes bit @bit of space @s on SNAT slot @slot. */
+static void palloc_assign(struct palloc *pa, const struct cfg_snat *sn, uint8_t slot,
+			  struct flow *f, uint32_t s, uint32_t bit)
+{
+	f->sip = sn->ip;
+	f->sport = rte_cpu_to_be_16(palloc_port_of(pa, bit));
+	f->snat_slot = slot;
+	f->snat_gen = sn->gen;
+	f->space = s;
+	f->qent = PALLOC_NONE;
+	f->qcookie = 0;
+	if (f->proto == IPPROTO_TCP)
+		pa->live_tcp++;
+}
+
 int palloc_get(struct palloc *pa, const struct cfg *c, const struct cfg_service *svc,
 	       struct flow *f, uint64_t *tried)
 {
 	uint8_t usable[CFG_MAX_SNAT];
-	uint32_t n = 0, start;
+	uint32_t n, start;
 	bool no_space = false;
 
 	*tried = 0;
 	if (f->proto == IPPROTO_TCP && pa->q_detached + pa->live_tcp >= pa->max_quarantine)
 		return -ENOBUFS;
-	for (uint32_t slot = 0; slot < CFG_MAX_SNAT; slot++)
-		if (c->snat[slot].used && !c->snat[slot].draining &&
-		    (svc->snat_all || (svc->snat_mask & (1ULL << slot))))
-			usable[n++] = (uint8_t)slot;
+	n = palloc_usable(c, svc, usable);
 	if (n == 0)
 		return -ENOENT;
 	/* Start at a random usable address so that load spreads over all. */
@@ -459,15 +486,7 @@ int palloc_get(struct palloc *pa, const struct cfg *c, const struct cfg_service 
 		bit = palloc_take(pa, (uint32_t)s, blo, bhi);
 		if (bit < 0)
 			continue;
-		f->sip = sn->ip;
-		f->sport = rte_cpu_to_be_16(palloc_port_of(pa, (uint32_t)bit));
-		f->snat_slot = slot;
-		f->snat_gen = sn->gen;
-		f->space = (uint32_t)s;
-		f->qent = PALLOC_NONE;
-		f->qcookie = 0;
-		if (f->proto == IPPROTO_TCP)
-			pa->live_tcp++;
+		palloc_assign(pa, sn, slot, f, (uint32_t)s, (uint32_t)bit);
 		return 0;
 	}
 	return no_space && *tried == 0 ? -ENOMEM : -ENOSPC;
@@ -572,6 +591,7 @@ void palloc_quarantine(struct palloc *pa, struct flow *f, uint32_t dur_ms, uint6
 		pa->q[e].space = f->space;
 		pa->q[e].bit = (uint16_t)(rte_be_to_cpu_16(f->sport) / pa->nworkers);
 		pa->q[e].flow_live = 1;
+		pa->q[e].proof = 0;
 		pa->q[e].cookie = pa->cookie_next++;
 		if (pa->cookie_next == 0)
 			pa->cookie_next = 1;
@@ -580,6 +600,57 @@ void palloc_quarantine(struct palloc *pa, struct flow *f, uint32_t dur_ms, uint6
 	}
 	pa->q[e].expire = palloc_ms(pa, now_ms) + dur_ms;
 	palloc_fifo_append(pa, e, fifo);
+}
+
+/* Back to the free list; off the space's proof list if it was on it. */
+static void palloc_qent_free(struct palloc *pa, uint32_t e)
+{
+	struct palloc_qent *q = &pa->q[e];
+
+	if (q->proof) {
+		struct palloc_space *sp = &pa->spaces[q->space];
+
+		if (q->sprev != PALLOC_NONE)
+			pa->q[q->sprev].snext = q->snext;
+		else
+			sp->proof_head = q->snext;
+		if (q->snext != PALLOC_NONE)
+			pa->q[q->snext].sprev = q->sprev;
+		else
+			sp->proof_tail = q->sprev;
+		q->proof = 0;
+	}
+	q->cookie = 0;
+	q->flow_live = 0;
+	q->next = pa->q_free;
+	pa->q_free = e;
+	pa->q_used--;
+}
+
+static void palloc_proof_append(struct palloc *pa, uint32_t s, uint32_t e)
+{
+	struct palloc_space *sp = &pa->spaces[s];
+	struct palloc_qent *q = &pa->q[e];
+
+	q->proof = 1;
+	q->snext = PALLOC_NONE;
+	q->sprev = sp->proof_tail;
+	if (sp->proof_tail != PALLOC_NONE)
+		pa->q[sp->proof_tail].snext = e;
+	else
+		sp->proof_head = e;
+	sp->proof_tail = e;
+}
+
+/*
+ * Both FINs acknowledged and no RST: the backend, an active closer, holds the
+ * tuple in TIME_WAIT proper (not FIN-WAIT-2, where Linux resets a new SYN).
+ */
+static inline bool palloc_clean_close(uint16_t seen)
+{
+	const uint16_t want = TCPSTATE_FIN_CLIENT_ACKED | TCPSTATE_FIN_BACKEND_ACKED | TCPSTATE_TW;
+
+	return (seen & (want | TCPSTATE_SEEN_RST)) == want;
 }
 
 static void palloc_put_bit(struct palloc *pa, uint32_t s, uint32_t bit)
@@ -601,9 +672,15 @@ void palloc_release(struct palloc *pa, struct flow *f)
 	sp->live--;
 	if (palloc_flow_quarantined(pa, f)) {
 		/* The quarantine holds the tuple on alone. */
-		pa->q[f->qent].flow_live = 0;
+		struct palloc_qent *q = &pa->q[f->qent];
+
+		q->flow_live = 0;
 		pa->q_detached++;
 		sp->quarantined++;
+		if ((f->ts & FLOW_TS_SEEN) && palloc_clean_close(f->tcp_seen)) {
+			q->ts_last = f->ts_max;
+			palloc_proof_append(pa, f->space, f->qent);
+		}
 	} else {
 		palloc_put_bit(pa, f->space, rte_be_to_cpu_16(f->sport) / pa->nworkers);
 	}
@@ -630,14 +707,146 @@ uint32_t palloc_expire(struct palloc *pa, uint64_t now_ms, uint32_t budget)
 				palloc_put_bit(pa, q->space, q->bit);
 			}
 			/* else the live flow still holds the tuple and frees it at its end */
-			q->cookie = 0;
-			q->flow_live = 0;
-			q->next = pa->q_free;
-			pa->q_free = e;
-			pa->q_used--;
+			palloc_qent_free(pa, e);
 			pa->expired_total++;
 			n++;
 		}
 	}
 	return n;
+}
+
+/* ---- timestamps -------------------------------------------------------------- */
+
+/*
+ * A high-water mark older than this no longer counts: no backend holds a
+ * tuple that long (the quarantine is at most a week), and signed 32-bit
+ * comparisons of 1 kHz values stay meaningful for 24 days only.
+ */
+#define PALLOC_HWM_MAX_S 1000000u
+
+static inline uint32_t palloc_s(const struct palloc *pa, uint64_t now_ms)
+{
+	return (uint32_t)((now_ms - pa->epoch_ms) / 1000) + 1;
+}
+
+static bool palloc_hwm_valid(const struct palloc *pa, const struct palloc_space *sp,
+			     uint64_t now_ms)
+{
+	return sp->ts_hwm_s != 0 && palloc_s(pa, now_ms) - sp->ts_hwm_s < PALLOC_HWM_MAX_S;
+}
+
+/* The clock of SNAT slot @slot, started afresh when the slot changed hands. */
+static struct palloc_ref *palloc_ref_of(struct palloc *pa, const struct cfg *c, uint8_t slot)
+{
+	struct palloc_ref *r = &pa->ref[slot];
+	const struct cfg_snat *sn = &c->snat[slot];
+
+	if (r->gen != sn->gen || r->base != sn->ts_base)
+		*r = (struct palloc_ref){ .gen = sn->gen, .base = sn->ts_base };
+	return r;
+}
+
+uint32_t palloc_ts_ref(struct palloc *pa, const struct cfg *c, uint8_t slot, uint64_t now_ms)
+{
+	const struct palloc_ref *r = palloc_ref_of(pa, c, slot);
+
+	return r->base + (uint32_t)now_ms + r->adj;
+}
+
+/* R of @slot, moved past the high-water mark of space @s if it is not newer. */
+static uint32_t palloc_ts_ref_for(struct palloc *pa, const struct cfg *c, uint8_t slot, uint32_t s,
+				  uint64_t now_ms)
+{
+	struct palloc_ref *r = palloc_ref_of(pa, c, slot);
+	const struct palloc_space *sp = &pa->spaces[s];
+	uint32_t ref = r->base + (uint32_t)now_ms + r->adj;
+
+	if (palloc_hwm_valid(pa, sp, now_ms) && (int32_t)(sp->ts_hwm - ref) >= 0) {
+		r->adj += sp->ts_hwm - ref + 1;
+		ref = sp->ts_hwm + 1;
+	}
+	return ref;
+}
+
+uint32_t palloc_ts_open(struct palloc *pa, const struct cfg *c, struct flow *f, uint32_t tsval,
+			bool rewrite, uint64_t now_ms)
+{
+	uint32_t ref;
+
+	f->ts = FLOW_TS_SEEN;
+	if (!rewrite) {
+		f->ts_off = 0;
+		f->ts_max = tsval;
+		return tsval;
+	}
+	ref = palloc_ts_ref_for(pa, c, f->snat_slot, f->space, now_ms);
+	f->ts |= FLOW_TS_REWRITE;
+	f->ts_off = ref - tsval;
+	f->ts_max = ref;
+	return ref;
+}
+
+void palloc_ts_end(struct palloc *pa, const struct flow *f, uint64_t now_ms)
+{
+	struct palloc_space *sp = &pa->spaces[f->space];
+	struct palloc_ref *r = &pa->ref[f->snat_slot];
+
+	if (!(f->ts & FLOW_TS_SEEN))
+		return;
+	if (!palloc_hwm_valid(pa, sp, now_ms) || (int32_t)(f->ts_max - sp->ts_hwm) > 0)
+		sp->ts_hwm = f->ts_max;
+	sp->ts_hwm_s = palloc_s(pa, now_ms);
+	/* Keep the address's clock ahead too, so that a flow on any of its
+	 * spaces starts newer (a space may be recycled and forget its mark). */
+	if (r->gen == f->snat_gen) {
+		uint32_t ref = r->base + (uint32_t)now_ms + r->adj;
+
+		if ((int32_t)(f->ts_max - ref) >= 0)
+			r->adj += f->ts_max - ref + 1;
+	}
+}
+
+int palloc_reuse(struct palloc *pa, const struct cfg *c, const struct cfg_service *svc,
+		 struct flow *f, uint32_t tsval, bool rewrite, uint64_t now_ms)
+{
+	uint8_t usable[CFG_MAX_SNAT];
+	uint32_t n = palloc_usable(c, svc, usable), start;
+
+	if (n == 0)
+		return -ENOSPC;
+	start = (uint32_t)(palloc_rand(pa) % n);
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t slot = usable[(start + i) % n];
+		const struct cfg_snat *sn = &c->snat[slot];
+		struct palloc_space *sp;
+		uint32_t blo, bhi, cand, e;
+		int64_t s;
+
+		if (!palloc_bit_range(pa, sn->lo, sn->hi, &blo, &bhi))
+			continue;
+		s = palloc_space_find(pa, f->proto, f->bip, f->bport, sn->ip);
+		if (s < 0 || pa->spaces[s].proof_head == PALLOC_NONE)
+			continue;
+		sp = &pa->spaces[s];
+		cand = rewrite ? palloc_ts_ref_for(pa, c, slot, (uint32_t)s, now_ms) : tsval;
+		e = sp->proof_head;
+		for (int k = 0; k < PALLOC_REUSE_LOOK && e != PALLOC_NONE;
+		     k++, e = pa->q[e].snext) {
+			struct palloc_qent *q = &pa->q[e];
+			uint32_t bit = q->bit;
+
+			if (bit < blo || bit > bhi || (int32_t)(cand - q->ts_last) <= 0)
+				continue;
+			/* The entry goes; its bit stays set for the new flow. */
+			palloc_fifo_unlink(pa, e);
+			palloc_qent_free(pa, e);
+			pa->q_detached--;
+			sp->quarantined--;
+			sp->live++;
+			pa->reused_total++;
+			palloc_assign(pa, sn, slot, f, (uint32_t)s, bit);
+			return 0;
+		}
+	}
+	return -ENOSPC;
 }

@@ -76,16 +76,35 @@ struct palloc_space {
 	uint32_t live;		       /* tuples held by live flows */
 	uint32_t quarantined;	       /* tuples held only by the quarantine */
 	uint32_t idle_prev, idle_next; /* on the idle list when live == quarantined == 0 */
+	/* Timestamps: the newest TSval' forwarded on an ended flow of this space,
+	 * and when (seconds since palloc_init, + 1; 0: none yet). */
+	uint32_t ts_hwm, ts_hwm_s;
+	/* Detached quarantine entries that may be reused with proof, oldest first. */
+	uint32_t proof_head, proof_tail;
 };
 
 struct palloc_qent {
 	uint32_t prev, next; /* FIFO links */
 	uint32_t expire;     /* ms since palloc_init, wrapping; compared signed */
 	uint32_t space;
-	uint32_t cookie; /* matches the flow's f->qcookie while the flow holds it */
+	uint32_t cookie;       /* matches the flow's f->qcookie while the flow holds it */
+	uint32_t ts_last;      /* proof: the newest TSval' forwarded on the tuple */
+	uint32_t sprev, snext; /* links of the space's proof list */
 	uint16_t bit;
 	uint8_t fifo;
-	uint8_t flow_live; /* the flow holding the tuple too is still live */
+	uint8_t flow_live : 1; /* the flow holding the tuple too is still live */
+	uint8_t proof : 1;     /* on the proof list: reusable by a newer TSval' */
+};
+
+/*
+ * The timestamp reference clock of one SNAT address on this lcore:
+ * R = base + now_ms + adj, 1 kHz, from the address's random base; adj only
+ * grows, to keep R newer than every TSval' forwarded on an ended flow.
+ */
+struct palloc_ref {
+	uint32_t gen; /* of the SNAT slot this belongs to */
+	uint32_t base;
+	uint32_t adj;
 };
 
 struct palloc_fifo {
@@ -123,12 +142,16 @@ struct palloc {
 	uint32_t cookie_next;
 	struct palloc_fifo fifo[PALLOC_FIFOS];
 
+	/* Timestamp clocks, per SNAT slot. */
+	struct palloc_ref ref[CFG_MAX_SNAT];
+
 	/* Counters (this lcore). */
 	uint64_t quarantined_total; /* entries ever started */
 	uint64_t rearmed_total;	    /* re-arms by later packets */
 	uint64_t expired_total;	    /* entries expired */
 	uint64_t spaces_evicted;
-	size_t mem_size; /* bytes allocated by palloc_init() */
+	uint64_t reused_total; /* quarantined tuples reused with proof */
+	size_t mem_size;       /* bytes allocated by palloc_init() */
 	int node;
 };
 
@@ -174,6 +197,13 @@ bool palloc_flow_quarantined(const struct palloc *pa, const struct flow *f);
 void palloc_release(struct palloc *pa, struct flow *f);
 
 /*
+ * A flow with timestamps ends at @now_ms: its newest TSval' raises the
+ * high-water mark of its space, and the clock of its SNAT address moves past
+ * it if need be, so that every later SYN from that address starts newer.
+ */
+void palloc_ts_end(struct palloc *pa, const struct flow *f, uint64_t now_ms);
+
+/*
  * The two places where a flow's life meets the quarantine; the worker calls
  * exactly these (and so do the tests).
  *
@@ -199,8 +229,36 @@ static inline void palloc_on_end(struct palloc *pa, struct flow *f, uint32_t dur
 {
 	if (f->proto == IPPROTO_TCP && tcpstate_end_may_tw(f->tcp_seen))
 		palloc_quarantine(pa, f, dur_ms, now_ms);
+	palloc_ts_end(pa, f, now_ms);
 	palloc_release(pa, f);
 }
+
+/*
+ * Timestamps. The client's SYN of @f (tuple taken) carries @tsval. Starts the
+ * flow's timestamp tracking; with @rewrite, picks f->ts_off so that the SYN
+ * reaches the backend with TSval' = R, the reference clock of f's SNAT
+ * address, first moved past the newest TSval' of every ended flow of f's
+ * space if need be. Returns the SYN's TSval'.
+ */
+uint32_t palloc_ts_open(struct palloc *pa, const struct cfg *c, struct flow *f, uint32_t tsval,
+			bool rewrite, uint64_t now_ms);
+
+/* The reference clock R of SNAT slot @slot of @c at @now_ms (palloc_ref). */
+uint32_t palloc_ts_ref(struct palloc *pa, const struct cfg *c, uint8_t slot, uint64_t now_ms);
+
+/*
+ * Reuse with proof, when palloc_get() found no free tuple (-ENOSPC): take a
+ * tuple toward f's backend that only the quarantine holds, if the flow that
+ * held it carried timestamps and closed cleanly (both FINs acknowledged, no
+ * RST: the backend holds it in TIME_WAIT proper), and the new SYN's TSval'
+ * (R of the address if @rewrite, else @tsval) is newer than the last TSval'
+ * forwarded on it: Linux then accepts the SYN (RFC 6191,
+ * tcp_timewait_state_process()). Fills @f like palloc_get(); returns 0 or
+ * -ENOSPC. Looks at most PALLOC_REUSE_LOOK entries per address.
+ */
+int palloc_reuse(struct palloc *pa, const struct cfg *c, const struct cfg_service *svc,
+		 struct flow *f, uint32_t tsval, bool rewrite, uint64_t now_ms);
+#define PALLOC_REUSE_LOOK 8
 
 /* End at most @budget quarantines due at @now_ms; returns how many ended. */
 uint32_t palloc_expire(struct palloc *pa, uint64_t now_ms, uint32_t budget);

@@ -11,6 +11,7 @@
 int pkt_tcp_options(const uint8_t *tcp, uint32_t hlen, uint8_t *ts_off)
 {
 	uint32_t i = 20;
+	int bad_ts = 0;
 
 	*ts_off = 0;
 	while (i < hlen) {
@@ -28,9 +29,18 @@ int pkt_tcp_options(const uint8_t *tcp, uint32_t hlen, uint8_t *ts_off)
 		olen = tcp[i + 1];
 		if (olen < 2 || i + olen > hlen)
 			return -1;
-		if (kind == 8 && olen == 10 && *ts_off == 0)
-			*ts_off = (uint8_t)i;
+		if (kind == 8) {
+			/* One timestamp option of length 10, or none we may touch. */
+			if (olen != 10 || *ts_off != 0)
+				bad_ts = 1;
+			else
+				*ts_off = (uint8_t)i;
+		}
 		i += olen;
+	}
+	if (bad_ts) {
+		*ts_off = 0;
+		return 1;
 	}
 	return 0;
 }
@@ -48,14 +58,17 @@ static int pkt_parse_l4(const uint8_t *frame, struct pkt_meta *m)
 	switch (m->proto) {
 	case IPPROTO_TCP: {
 		uint32_t hlen;
+		int rc;
 
 		if (m->l4_len < 20)
 			return pkt_fail(m, STATS_DROP_TCP_TRUNCATED);
 		hlen = (uint32_t)(l4[12] >> 4) * 4;
 		if (hlen < 20 || hlen > m->l4_len)
 			return pkt_fail(m, STATS_DROP_TCP_BAD_DOFF);
-		if (pkt_tcp_options(l4, hlen, &m->tcp_ts) < 0)
+		rc = pkt_tcp_options(l4, hlen, &m->tcp_ts);
+		if (rc < 0)
 			return pkt_fail(m, STATS_DROP_TCP_BAD_OPTION);
+		m->tcp_ts_bad = (uint8_t)rc;
 		m->tcp_hlen = (uint8_t)hlen;
 		m->tcp_flags = l4[13];
 		m->tcp_seq = rte_be_to_cpu_32(nat_rd32(l4 + 4));

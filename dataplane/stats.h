@@ -75,6 +75,9 @@ struct stats_lcore {
 	uint64_t icmp_errors_translated;
 	uint64_t icmp_sent;
 	uint64_t arp_requests_sent;
+	uint64_t ts_flows_rewritten; /* TCP flows whose timestamps are rewritten */
+	uint64_t ts_malformed;	     /* TCP packets with a bad timestamp option, left untouched */
+	uint64_t tw_reuses;	     /* quarantined tuples reused with timestamp proof */
 	uint64_t drops[STATS_DROP_COUNT];
 } __attribute__((aligned(64)));
 
@@ -100,6 +103,7 @@ struct stats_snat {
 	uint32_t gen;
 	uint32_t in_use; /* tuples held by live flows of this lcore */
 	uint64_t alloc_failures;
+	uint64_t tw_reuses; /* quarantined tuples reused with timestamp proof */
 };
 
 static inline void stats_drop_inc(struct stats_lcore *s, enum stats_drop reason)

@@ -16,6 +16,7 @@
 #include "kmap.h"
 #include "nat.h"
 #include "tcpstate.h"
+#include "tsrw.h"
 #include "worker.h"
 
 struct worker *worker_list[WORKER_MAX];
@@ -367,6 +368,8 @@ static __rte_noinline void worker_flow_create(struct worker *w, const struct cfg
 {
 	const struct cfg_service *s = &c->services[svc];
 	const struct cfg_backend *b;
+	bool rewrite = false, reused = false;
+	uint32_t tsval = 0;
 	uint64_t tried;
 	struct flow *f;
 	int be, rc;
@@ -413,7 +416,15 @@ static __rte_noinline void worker_flow_create(struct worker *w, const struct cfg
 		worker_drop(w, m, STATS_DROP_NO_ROUTE);
 		return;
 	}
+	if (pm->proto == IPPROTO_TCP && pm->tcp_ts != 0) {
+		tsval = nat_rd32_host(rte_pktmbuf_mtod(m, uint8_t *) + pm->l4_off, pm->tcp_ts + 2u);
+		rewrite = cfg_ts_rewrite(c, (uint16_t)svc);
+	}
 	rc = palloc_get(&w->palloc, c, s, f, &tried);
+	if (rc == -ENOSPC && pm->tcp_ts != 0 && cfg_tw_reuse(c, (uint16_t)svc)) {
+		rc = palloc_reuse(&w->palloc, c, s, f, tsval, rewrite, w->now_ms);
+		reused = rc == 0;
+	}
 	if (rc == 0) {
 		rc = flow_insert(w->ft, f, w->now_ms);
 		if (rc < 0) /* not expected: the port space and the table agree */
@@ -431,6 +442,17 @@ static __rte_noinline void worker_flow_create(struct worker *w, const struct cfg
 		return;
 	}
 	worker_count_new(w, f);
+	if (pm->proto == IPPROTO_TCP && pm->tcp_ts != 0) {
+		/* The SYN's TSval' and the flow's offset; the SYN itself is
+		 * rewritten by worker_forward() like every later packet. */
+		palloc_ts_open(&w->palloc, c, f, tsval, rewrite, w->now_ms);
+		if (rewrite)
+			w->stats.ts_flows_rewritten++;
+	}
+	if (reused) {
+		w->stats.tw_reuses++;
+		w->snat[f->snat_slot].tw_reuses++;
+	}
 	worker_forward(w, c, m, pm, f, FLOW_DIR_FWD, in_port);
 }
 
@@ -467,6 +489,10 @@ static void worker_forward(struct worker *w, const struct cfg *c, struct rte_mbu
 		state = tcpstate_next(f, dir, &seg);
 		palloc_on_segment(&w->palloc, f, cfg_tw_quarantine_ms(c, f->svc, f->svc_gen),
 				  w->now_ms);
+		if (f->ts != 0 && pm->tcp_ts != 0)
+			tsrw_packet(f, frame + pm->l4_off, pm, dir);
+		else if (unlikely(pm->tcp_ts_bad))
+			w->stats.ts_malformed++;
 	}
 	flow_touch(w->ft, f, state, w->now_ms);
 	if (dir == FLOW_DIR_FWD) {

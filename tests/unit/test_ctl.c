@@ -450,11 +450,12 @@ static void service_check_is_validated_then_refused_as_not_implemented(void **st
 	refused("service set web check tcp interval 1 timeout 2", -EINVAL);
 	refused("service set web check tcp rise", -EINVAL);
 	refused("service set web check http", -EINVAL);
-	refused_with("service set web ts-rewrite off", -EOPNOTSUPP, "not implemented");
 	refused("service set web tw-quarantine -1", -EINVAL);
 	refused("service set web tw-quarantine 604801", -EINVAL);
 	refused("service set web tw-quarantine soon", -EINVAL);
 	refused("service set web ts-rewrite maybe", -EINVAL);
+	refused("service set web tw-reuse", -EINVAL);
+	refused("service set web tw-reuse 1", -EINVAL);
 	refused("service set nope sched rr", -ENOENT);
 	refused("service set web sched", -EINVAL);
 	refused("service set web sched random", -EINVAL);
@@ -630,6 +631,43 @@ static void tw_quarantine_global_and_per_service(void **state)
 	ok("set tcp tw-quarantine 60");
 }
 
+static void ts_rewrite_and_tw_reuse_global_and_per_service(void **state)
+{
+	const struct cfg *c;
+	int s;
+
+	(void)state;
+	lab();
+	c = cfg_current();
+	s = cfg_service_find(c, "web");
+	/* Defaults of the contract: rewriting on, reuse off. */
+	assert_true(cfg_ts_rewrite(c, (uint16_t)s));
+	assert_false(cfg_tw_reuse(c, (uint16_t)s));
+	ok("set tcp ts-rewrite off");
+	ok("set tcp tw-reuse on");
+	c = cfg_current();
+	assert_false(cfg_ts_rewrite(c, (uint16_t)s));
+	assert_true(cfg_tw_reuse(c, (uint16_t)s));
+	ok("service set web ts-rewrite on tw-reuse off");
+	c = cfg_current();
+	assert_true(cfg_ts_rewrite(c, (uint16_t)s));
+	assert_false(cfg_tw_reuse(c, (uint16_t)s));
+	assert_int_equal(run_json("show services web"), 0);
+	assert_non_null(strstr(out.data, "\"ts_rewrite\":true,\"ts_rewrite_override\":true"));
+	assert_non_null(strstr(out.data, "\"tw_reuse\":false,\"tw_reuse_override\":true"));
+	assert_int_equal(run("show settings"), 0);
+	assert_non_null(strstr(out.data, "set tcp ts-rewrite off\n"));
+	assert_non_null(strstr(out.data, "set tcp tw-reuse on\n"));
+	ok("service set web ts-rewrite default tw-reuse default");
+	c = cfg_current();
+	assert_false(cfg_ts_rewrite(c, (uint16_t)s));
+	assert_true(cfg_tw_reuse(c, (uint16_t)s));
+	ok("set tcp ts-rewrite on");
+	ok("set tcp tw-reuse off");
+	assert_int_equal(run_json("show settings"), 0);
+	assert_non_null(strstr(out.data, "\"ts_rewrite\":true,\"tw_reuse\":false"));
+}
+
 static void set_commands_refuse_bad_values(void **state)
 {
 	(void)state;
@@ -637,9 +675,8 @@ static void set_commands_refuse_bad_values(void **state)
 	refused("set tcp timeout listen 10", -EINVAL);
 	refused("set tcp timeout syn", -EINVAL);
 	refused("set tcp ts-rewrite maybe", -EINVAL);
-	/* Not built yet: refused, never accepted and ignored. */
-	refused_with("set tcp ts-rewrite off", -EOPNOTSUPP, "not implemented");
-	refused_with("set tcp tw-reuse on", -EOPNOTSUPP, "not implemented");
+	refused("set tcp ts-rewrite", -EINVAL);
+	refused("set tcp tw-reuse yes", -EINVAL);
 	refused("set tcp tw-quarantine -1", -EINVAL);
 	refused("set tcp tw-quarantine 1e3", -EINVAL);
 	refused("set tcp frobs 1", -EINVAL);
@@ -677,7 +714,8 @@ static void shows_print_json_with_contract_keys(void **state)
 		out.data,
 		"{\"flows_active\":0,\"flows_created\":0,\"flows_expired\":0,\"flows_closed\":0,"
 		"\"rx_packets\":0,\"tx_packets\":0,\"icmp_errors_translated\":0,\"icmp_sent\":0,"
-		"\"arp_requests_sent\":0,\"drops_total\":0,\"drops\":{"
+		"\"arp_requests_sent\":0,\"ts_flows_rewritten\":0,\"ts_malformed\":0,"
+		"\"tw_reuses\":0,\"drops_total\":0,\"drops\":{"
 		"\"eth_truncated\":0,\"eth_unsupported\":0,\"arp_malformed\":0,\"arp_ignored\":0,"
 		"\"ipv6_unsupported\":0,\"ip_truncated\":0,\"ip_bad_version\":0,\"ip_bad_ihl\":0,"
 		"\"ip_bad_checksum\":0,\"ip_fragment\":0,\"ttl_exceeded\":0,\"ip_not_local\":0,"
@@ -696,9 +734,9 @@ static void shows_print_json_with_contract_keys(void **state)
 	assert_string_equal(
 		out.data,
 		"[{\"addr\":\"198.19.0.2\",\"ports\":\"1024-65535\",\"dev\":\"int\","
-		"\"state\":\"active\",\"in_use\":0,\"quarantined\":0,\"alloc_failures\":0},"
+		"\"state\":\"active\",\"in_use\":0,\"quarantined\":0,\"alloc_failures\":0,\"tw_reuses\":0},"
 		"{\"addr\":\"198.19.0.3\",\"ports\":\"1024-65535\",\"dev\":\"int\","
-		"\"state\":\"active\",\"in_use\":0,\"quarantined\":0,\"alloc_failures\":0}]\n");
+		"\"state\":\"active\",\"in_use\":0,\"quarantined\":0,\"alloc_failures\":0,\"tw_reuses\":0}]\n");
 	assert_int_equal(run_json("show backends echo"), 0);
 	assert_non_null(strstr(out.data,
 			       "{\"service\":\"echo\",\"addr\":\"198.19.0.11\",\"port\":5353,"
@@ -710,7 +748,9 @@ static void shows_print_json_with_contract_keys(void **state)
 	assert_non_null(strstr(
 		out.data,
 		"\"backends\":3,\"active_flows\":0,\"total_flows\":0,"
-		"\"new_flows_per_s\":0,\"tw_quarantine\":60,\"tw_quarantine_override\":false}"));
+		"\"new_flows_per_s\":0,\"tw_quarantine\":60,\"tw_quarantine_override\":false,"
+		"\"ts_rewrite\":true,\"ts_rewrite_override\":false,"
+		"\"tw_reuse\":false,\"tw_reuse_override\":false}"));
 	assert_int_equal(run_json("show flows"), 0);
 	assert_string_equal(out.data, "[]\n");
 	assert_int_equal(run_json("show interfaces"), 0);
@@ -942,6 +982,7 @@ int main(void)
 		T(overlong_and_binary_lines_are_refused),
 		T(shows_print_json_with_contract_keys),
 		T(tw_quarantine_global_and_per_service),
+		T(ts_rewrite_and_tw_reuse_global_and_per_service),
 		T(portspace_counts_the_service_pool),
 		T(human_shows_have_a_header_and_aligned_columns),
 		T(apply_file_reports_path_and_line_of_first_error),
