@@ -56,6 +56,7 @@ struct flow_key {
 /* Timestamp handling of a TCP flow (struct flow.ts). */
 #define FLOW_TS_SEEN	0x01 /* the client's SYN carried the option: ts_max is kept */
 #define FLOW_TS_REWRITE 0x02 /* TSval += ts_off toward the backend, TSecr -= ts_off back */
+#define FLOW_TS_BACKEND 0x04 /* the backend sent the option too: both use timestamps */
 
 struct flow {
 	/* The tuple on each side. */

@@ -677,7 +677,10 @@ void palloc_release(struct palloc *pa, struct flow *f)
 		q->flow_live = 0;
 		pa->q_detached++;
 		sp->quarantined++;
-		if ((f->ts & FLOW_TS_SEEN) && palloc_clean_close(f->tcp_seen)) {
+		/* Linux compares timestamps in TIME_WAIT only if both sides used them. */
+		if ((f->ts & (FLOW_TS_SEEN | FLOW_TS_BACKEND)) ==
+			    (FLOW_TS_SEEN | FLOW_TS_BACKEND) &&
+		    palloc_clean_close(f->tcp_seen)) {
 			q->ts_last = f->ts_max;
 			palloc_proof_append(pa, f->space, f->qent);
 		}

@@ -249,7 +249,8 @@ uint32_t palloc_ts_ref(struct palloc *pa, const struct cfg *c, uint8_t slot, uin
 /*
  * Reuse with proof, when palloc_get() found no free tuple (-ENOSPC): take a
  * tuple toward f's backend that only the quarantine holds, if the flow that
- * held it carried timestamps and closed cleanly (both FINs acknowledged, no
+ * held it carried timestamps both ways (FLOW_TS_SEEN and FLOW_TS_BACKEND:
+ * else the backend's TIME_WAIT ignores them) and closed cleanly (both FINs acknowledged, no
  * RST: the backend holds it in TIME_WAIT proper), and the new SYN's TSval'
  * (R of the address if @rewrite, else @tsval) is newer than the last TSval'
  * forwarded on it: Linux then accepts the SYN (RFC 6191,

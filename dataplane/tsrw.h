@@ -42,8 +42,12 @@ static inline void tsrw_packet(struct flow *f, uint8_t *tcp, const struct pkt_me
 						nat_rd32_host(tcp, pm->tcp_ts + 2u);
 		if ((int32_t)(v - f->ts_max) > 0)
 			f->ts_max = v;
-	} else if ((f->ts & FLOW_TS_REWRITE) && (pm->tcp_flags & TCPSTATE_ACK)) {
-		nat_tcp_add32(tcp, pm->tcp_ts + 6u, -f->ts_off);
+	} else {
+		/* The backend agreed to timestamps (RFC 7323: it answered the SYN
+		 * with the option), so its TIME_WAIT will compare them. */
+		f->ts |= FLOW_TS_BACKEND;
+		if ((f->ts & FLOW_TS_REWRITE) && (pm->tcp_flags & TCPSTATE_ACK))
+			nat_tcp_add32(tcp, pm->tcp_ts + 6u, -f->ts_off);
 	}
 }
 
