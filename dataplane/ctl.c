@@ -315,7 +315,7 @@ static const struct ctl_cmd ctl_cmds[] = {
 	  ctl_cmd_service_add, true },
 	{ "service set",
 	  "NAME sched maglev|wrr|rr|lc | snat A.B.C.D[,...]|all | tw-quarantine S|default | "
-	  "check tcp [interval S] "
+	  "ts-rewrite on|off|default | tw-reuse on|off|default | check tcp [interval S] "
 	  "[timeout S] [rise N] [fall N] | check off",
 	  ctl_cmd_service_set, true },
 	{ "service del", "NAME", ctl_cmd_service_del, true },
