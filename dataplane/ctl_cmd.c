@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <rte_ether.h>
+#include <rte_hash_crc.h>
 #include <rte_random.h>
 
 #include "bsel.h"
@@ -84,6 +85,21 @@ static uint32_t ctl_gen_next(struct cfg *c)
 	if (c->next_gen == 0)
 		c->next_gen = 1;
 	return c->next_gen++;
+}
+
+/*
+ * The origin of a SNAT address's timestamp clock (palloc.h): random, so that
+ * TSvals say nothing of uptime, and the same for the same address for the
+ * daemon's lifetime, so that an address deleted and added again does not
+ * restart its clock somewhere behind what its backends saw.
+ */
+static uint32_t ctl_ts_base(uint32_t ip)
+{
+	static uint64_t secret;
+
+	while (secret == 0)
+		secret = rte_rand();
+	return rte_hash_crc_4byte(ip, (uint32_t)secret) ^ (uint32_t)(secret >> 32);
 }
 
 /* ---- interfaces and L3 ---- */
@@ -378,9 +394,7 @@ int ctl_cmd_snat_add(struct ctl_ctx *x, int argc, char **argv)
 	if (slot < 0)
 		return ctl_fail(x, -ENOSPC, "no room for more SNAT addresses (%d)", CFG_MAX_SNAT);
 	sn.gen = ctl_gen_next(c);
-	/* The origin of the address's timestamp clock: random, so that TSvals
-	 * say nothing of uptime (palloc.h). */
-	sn.ts_base = (uint32_t)rte_rand();
+	sn.ts_base = ctl_ts_base(sn.ip);
 	c->snat[slot] = sn;
 	return 0;
 }

@@ -738,14 +738,19 @@ static bool palloc_hwm_valid(const struct palloc *pa, const struct palloc_space 
 	return sp->ts_hwm_s != 0 && palloc_s(pa, now_ms) - sp->ts_hwm_s < PALLOC_HWM_MAX_S;
 }
 
-/* The clock of SNAT slot @slot, started afresh when the slot changed hands. */
+/*
+ * The clock of SNAT slot @slot, started afresh when the slot went to another
+ * address (another base). An address deleted and added again has the same
+ * base (ctl_cmd.c), so it keeps its clock if it gets its old slot back.
+ */
 static struct palloc_ref *palloc_ref_of(struct palloc *pa, const struct cfg *c, uint8_t slot)
 {
 	struct palloc_ref *r = &pa->ref[slot];
 	const struct cfg_snat *sn = &c->snat[slot];
 
-	if (r->gen != sn->gen || r->base != sn->ts_base)
-		*r = (struct palloc_ref){ .gen = sn->gen, .base = sn->ts_base };
+	if (r->base != sn->ts_base)
+		*r = (struct palloc_ref){ .base = sn->ts_base };
+	r->gen = sn->gen;
 	return r;
 }
 
