@@ -9,7 +9,14 @@
  *  - a rejected frame names a valid drop reason;
  *  - the metadata of an accepted frame lies inside the frame;
  *  - a rewritten frame still parses, its IP checksum still verifies, and an
- *    L4 checksum that verified before still verifies (UDP 0 stays 0);
+ *    L4 checksum that verified before still verifies (UDP 0 stays 0); NAT
+ *    changes no TCP byte past the ports but the checksum;
+ *  - the TCP option walk agrees with an independent one (bad lists dropped as
+ *    tcp_bad_option; the timestamp option's offset; tcp_ts_bad, and then
+ *    tcp_ts 0);
+ *  - timestamp rewriting (tsrw_packet(), with an offset drawn from the frame,
+ *    both directions) changes only the TSval or TSecr field, by the offset,
+ *    and the TCP checksum, which still verifies if it did;
  *  - the RST, echo reply and ICMP error we build parse and verify.
  *
  * Built two ways (tests/unit/meson.build):
@@ -29,11 +36,12 @@
 #include "icmp.h"
 #include "nat.h"
 #include "pkt.h"
+#include "tsrw.h"
 
 #define FUZZ_MAX_FRAME (65535u + 14u + 64u)
 
 /* What the inputs reached, for the replay's summary line. */
-static unsigned long fuzz_reached[8];
+static unsigned long fuzz_reached[12];
 enum {
 	FUZZ_DROP,
 	FUZZ_ARP,
@@ -41,7 +49,10 @@ enum {
 	FUZZ_UDP,
 	FUZZ_ECHO,
 	FUZZ_ICMP_ERR,
-	FUZZ_INNER_OK
+	FUZZ_INNER_OK,
+	FUZZ_TCP_TS,
+	FUZZ_TCP_TS_BAD,
+	FUZZ_TCP_BAD_OPTION
 };
 
 static void fuzz_check(int ok, const char *what)
@@ -82,6 +93,10 @@ static void fuzz_nat(const uint8_t *f, size_t size, const struct pkt_meta *m)
 	fuzz_check(pkt_parse(g, (uint32_t)size, &m2) == 0, "rewritten frame parses");
 	fuzz_check(ref_ip_ok(g + m->l3_off), "rewritten IP checksum verifies");
 	fuzz_check(m2.src == src && m2.dport == dport, "rewritten tuple");
+	if (m->proto == 6)
+		for (uint32_t i = m->l4_off + 4u; i < size; i++)
+			fuzz_check(g[i] == f[i] || i == m->l4_off + 16u || i == m->l4_off + 17u,
+				   "NAT changes no TCP byte past the ports but the checksum");
 	if (udp0)
 		fuzz_check(tf_l4_csum_field(g + m->l3_off) == 0, "UDP checksum 0 stays 0");
 	else if (was_ok)
@@ -170,6 +185,114 @@ static void fuzz_icmp_error(const uint8_t *f, size_t size, struct pkt_meta *m)
 	free(g);
 }
 
+/*
+ * The options of the TCP header at @tcp of @hlen bytes, walked independently
+ * of pkt_tcp_options(): -1 if a length is 0, 1 or runs past the header; else
+ * the offset of the one timestamp option of length 10 (0 if none) and *bad
+ * set, with 0 returned, if there is a timestamp option of another length or
+ * more than one.
+ */
+static int ref_tcp_options(const uint8_t *tcp, uint32_t hlen, int *bad)
+{
+	uint32_t i = 20, ts = 0, n_ts = 0, len;
+
+	*bad = 0;
+	while (i < hlen && tcp[i] != 0) {
+		len = tcp[i] == 1 ? 1 : i + 1 < hlen ? tcp[i + 1] : 0;
+		if (len == 0 || (tcp[i] != 1 && len < 2) || len > hlen - i)
+			return -1;
+		if (tcp[i] == 8) {
+			n_ts++;
+			if (len == 10)
+				ts = i;
+			else
+				*bad = 1;
+		}
+		i += len;
+	}
+	if (n_ts > 1)
+		*bad = 1;
+	return *bad ? 0 : (int)ts;
+}
+
+/* A flow offset drawn from the frame's bytes (FNV-1a), so that the fuzzer steers it. */
+static uint32_t fuzz_ts_offset(const uint8_t *f, size_t size)
+{
+	static const uint32_t edge[] = { 0, 1, 0x7fffffff, 0x80000000, 0xffffffff };
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < size; i++)
+		h = (h ^ f[i]) * 16777619u;
+	return h % 8 == 0 ? edge[(h >> 3) % 5] : h;
+}
+
+/*
+ * tsrw_packet() on a packet with a timestamp option, as the worker applies it
+ * to a rewritten flow, each direction on its own copy.
+ */
+static void fuzz_tsrw(const uint8_t *f, size_t size, const struct pkt_meta *m)
+{
+	const uint32_t opt = m->l4_off + m->tcp_ts, off = fuzz_ts_offset(f, size);
+	int was_ok = l4_ok(f + m->l3_off);
+
+	for (int dir = FLOW_DIR_FWD; dir <= FLOW_DIR_REV; dir++) {
+		/* FWD: TSval += off; REV: TSecr -= off if ACK is set. */
+		uint32_t field = opt + (dir == FLOW_DIR_FWD ? 2u : 6u), v = tf_rd32(f + field);
+		int moves = dir == FLOW_DIR_FWD || (m->tcp_flags & 0x10);
+		uint32_t want = !moves ? v : dir == FLOW_DIR_FWD ? v + off : v - off;
+		struct flow fl = { .ts = FLOW_TS_SEEN | FLOW_TS_REWRITE, .ts_off = off };
+		uint8_t *g = tf_exact(f, (uint32_t)size);
+		struct pkt_meta m2;
+
+		fl.ts_max = (uint32_t)size; /* anything */
+		tsrw_packet(&fl, g + m->l4_off, m, (enum flow_dir)dir);
+		fuzz_check(tf_rd32(g + field) == want, "TSval/TSecr moved by the offset");
+		for (uint32_t i = 0; i < size; i++)
+			fuzz_check(g[i] == f[i] || (i >= field && i < field + 4) ||
+					   i == m->l4_off + 16u || i == m->l4_off + 17u,
+				   "tsrw changes only its field and the TCP checksum");
+		if (dir == FLOW_DIR_FWD)
+			fuzz_check(fl.ts_max == ((int32_t)(want - (uint32_t)size) > 0 ?
+							 want :
+							 (uint32_t)size),
+				   "ts_max is the newest TSval'");
+		else
+			fuzz_check(fl.ts_max == (uint32_t)size && (fl.ts & FLOW_TS_BACKEND),
+				   "REV leaves ts_max and marks the backend");
+		if (was_ok)
+			fuzz_check(l4_ok(g + m->l3_off), "TCP checksum verifies after tsrw");
+		fuzz_check(pkt_parse(g, (uint32_t)size, &m2) == 0 && m2.tcp_ts == m->tcp_ts,
+			   "rewritten frame parses, same option");
+		free(g);
+	}
+}
+
+/* pkt_tcp_options()'s verdict on the TCP frame @f, accepted or not, against the reference. */
+static void fuzz_tcp_options(const uint8_t *f, size_t size, const struct pkt_meta *m, int rc)
+{
+	uint32_t l4, hlen;
+	int ref, bad;
+
+	if (rc != 0) {
+		if (m->drop != STATS_DROP_TCP_BAD_OPTION)
+			return;
+		/* Parsing got as far as the options: the headers are there. */
+		l4 = 14u + (f[14] & 0x0fu) * 4;
+		hlen = (uint32_t)(f[l4 + 12] >> 4) * 4;
+		fuzz_check(l4 + hlen <= size && hlen >= 20, "bad option inside a TCP header");
+		fuzz_check(ref_tcp_options(f + l4, hlen, &bad) == -1, "dropped option list is bad");
+		fuzz_reached[FUZZ_TCP_BAD_OPTION]++;
+		return;
+	}
+	ref = ref_tcp_options(f + m->l4_off, m->tcp_hlen, &bad);
+	fuzz_check(ref >= 0, "accepted option list is sound");
+	fuzz_check(m->tcp_ts == (uint32_t)ref, "timestamp option offset");
+	fuzz_check(m->tcp_ts_bad == bad, "tcp_ts_bad");
+	fuzz_check(!m->tcp_ts_bad || m->tcp_ts == 0, "tcp_ts 0 when tcp_ts_bad");
+	fuzz_reached[FUZZ_TCP_TS] += m->tcp_ts != 0;
+	fuzz_reached[FUZZ_TCP_TS_BAD] += m->tcp_ts_bad;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -182,6 +305,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f = tf_exact(data, (uint32_t)size);
 	if (pkt_parse(f, (uint32_t)size, &m) != 0) {
 		fuzz_check(m.drop < STATS_DROP_COUNT, "drop reason in range");
+		fuzz_tcp_options(f, size, &m, -1);
 		fuzz_reached[FUZZ_DROP]++;
 		goto out;
 	}
@@ -203,6 +327,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				   "TS option");
 		}
 		fuzz_reached[FUZZ_TCP]++;
+		fuzz_tcp_options(f, size, &m, 0);
+		if (m.tcp_ts != 0)
+			fuzz_tsrw(f, size, &m);
 		fuzz_nat(f, size, &m);
 		fuzz_rst(f, size, &m);
 		fuzz_error_build(f, &m);
@@ -243,7 +370,7 @@ static const uint8_t *gen_opts(uint64_t *seed, uint8_t *n)
 	memset(o, 0, sizeof(o));
 	while (i < len) {
 		uint64_t r = tf_rand(seed);
-		uint8_t k = (uint8_t)(r % 9), want;
+		uint8_t k = (uint8_t)(r % 10), want;
 
 		switch (k) {
 		case 0: /* NOP */
@@ -264,6 +391,9 @@ static const uint8_t *gen_opts(uint64_t *seed, uint8_t *n)
 			break;
 		case 6:
 			want = 2, o[i] = 4; /* SACK permitted */
+			break;
+		case 7: /* timestamp of a wrong length */
+			want = (r >> 8) % 2 ? 8 : 12, o[i] = 8;
 			break;
 		default: /* anything, any length, including 0 and 1 */
 			want = (uint8_t)((r >> 8) % 14), o[i] = (uint8_t)(r >> 16);
@@ -532,10 +662,12 @@ int main(int argc, char **argv)
 		LLVMFuzzerTestOneInput(f, len);
 	}
 	printf("fuzz_pkt: %d files and %lu generated frames, no invariant violated\n"
-	       "  dropped %lu, arp %lu, tcp %lu, udp %lu, echo %lu, icmp errors %lu (inner ok %lu)\n",
+	       "  dropped %lu, arp %lu, tcp %lu, udp %lu, echo %lu, icmp errors %lu (inner ok %lu)\n"
+	       "  tcp with a timestamp option %lu, with a malformed one %lu, bad option lists %lu\n",
 	       files, count, fuzz_reached[FUZZ_DROP], fuzz_reached[FUZZ_ARP],
 	       fuzz_reached[FUZZ_TCP], fuzz_reached[FUZZ_UDP], fuzz_reached[FUZZ_ECHO],
-	       fuzz_reached[FUZZ_ICMP_ERR], fuzz_reached[FUZZ_INNER_OK]);
+	       fuzz_reached[FUZZ_ICMP_ERR], fuzz_reached[FUZZ_INNER_OK], fuzz_reached[FUZZ_TCP_TS],
+	       fuzz_reached[FUZZ_TCP_TS_BAD], fuzz_reached[FUZZ_TCP_BAD_OPTION]);
 	return 0;
 }
 
