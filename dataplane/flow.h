@@ -76,7 +76,9 @@ struct flow {
 	uint32_t nh_c, nh_b;
 	/* Timestamps (FLOW_TS_SEEN): the backend sees TSval' = TSval + ts_off. */
 	uint32_t ts_off;
-	uint32_t ts_max; /* newest TSval' forwarded to the backend (signed 32-bit order) */
+	uint32_t ts_max;    /* newest TSval' forwarded to the backend (signed 32-bit order) */
+	uint32_t ts_credit; /* how far ts_max may still advance (tsrw.h) */
+	uint32_t ts_raised; /* when ts_max was last raised, ms (low 32 bits) */
 	/* The tuple in the port space (palloc.h) and its quarantine entry. */
 	uint32_t space;
 	uint32_t qent, qcookie;

@@ -8,6 +8,7 @@
 
 #include "mem.h"
 #include "palloc.h"
+#include "tsrw.h"
 
 #define PALLOC_PORTS 65536u
 
@@ -602,24 +603,29 @@ void palloc_quarantine(struct palloc *pa, struct flow *f, uint32_t dur_ms, uint6
 	palloc_fifo_append(pa, e, fifo);
 }
 
+static void palloc_proof_unlink(struct palloc *pa, uint32_t s, uint32_t e)
+{
+	struct palloc_space *sp = &pa->spaces[s];
+	struct palloc_qent *q = &pa->q[e];
+
+	if (q->sprev != PALLOC_NONE)
+		pa->q[q->sprev].snext = q->snext;
+	else
+		sp->proof_head = q->snext;
+	if (q->snext != PALLOC_NONE)
+		pa->q[q->snext].sprev = q->sprev;
+	else
+		sp->proof_tail = q->sprev;
+	q->proof = 0;
+}
+
 /* Back to the free list; off the space's proof list if it was on it. */
 static void palloc_qent_free(struct palloc *pa, uint32_t e)
 {
 	struct palloc_qent *q = &pa->q[e];
 
-	if (q->proof) {
-		struct palloc_space *sp = &pa->spaces[q->space];
-
-		if (q->sprev != PALLOC_NONE)
-			pa->q[q->sprev].snext = q->snext;
-		else
-			sp->proof_head = q->snext;
-		if (q->snext != PALLOC_NONE)
-			pa->q[q->snext].sprev = q->sprev;
-		else
-			sp->proof_tail = q->sprev;
-		q->proof = 0;
-	}
+	if (q->proof)
+		palloc_proof_unlink(pa, q->space, e);
 	q->cookie = 0;
 	q->flow_live = 0;
 	q->next = pa->q_free;
@@ -782,6 +788,7 @@ uint32_t palloc_ts_open(struct palloc *pa, const struct cfg *c, struct flow *f, 
 	uint32_t ref;
 
 	f->ts = FLOW_TS_SEEN;
+	tsrw_start(f, now_ms);
 	if (!rewrite) {
 		f->ts_off = 0;
 		f->ts_max = tsval;
@@ -838,13 +845,24 @@ int palloc_reuse(struct palloc *pa, const struct cfg *c, const struct cfg_servic
 		sp = &pa->spaces[s];
 		cand = rewrite ? palloc_ts_ref_for(pa, c, slot, (uint32_t)s, now_ms) : tsval;
 		e = sp->proof_head;
-		for (int k = 0; k < PALLOC_REUSE_LOOK && e != PALLOC_NONE;
-		     k++, e = pa->q[e].snext) {
+		for (int k = 0; k < PALLOC_REUSE_LOOK && e != PALLOC_NONE; k++) {
 			struct palloc_qent *q = &pa->q[e];
-			uint32_t bit = q->bit;
+			uint32_t bit = q->bit, next = q->snext;
+			int32_t newer = (int32_t)(cand - q->ts_last);
 
-			if (bit < blo || bit > bhi || (int32_t)(cand - q->ts_last) <= 0)
+			/* Newer, and by less than 2^30: the backend's ts_recent may
+			 * lag ts_last, and the margin keeps the difference to it
+			 * clear of the signed 32-bit edge. */
+			if (bit < blo || bit > bhi || newer <= 0 || newer >= PALLOC_PROOF_MAX) {
+				/* Not this SYN's: to the tail, so that one entry
+				 * cannot keep the others from being looked at. */
+				if (next != PALLOC_NONE) {
+					palloc_proof_unlink(pa, (uint32_t)s, e);
+					palloc_proof_append(pa, (uint32_t)s, e);
+				}
+				e = next;
 				continue;
+			}
 			/* The entry goes; its bit stays set for the new flow. */
 			palloc_fifo_unlink(pa, e);
 			palloc_qent_free(pa, e);

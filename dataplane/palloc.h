@@ -260,6 +260,7 @@ uint32_t palloc_ts_ref(struct palloc *pa, const struct cfg *c, uint8_t slot, uin
 int palloc_reuse(struct palloc *pa, const struct cfg *c, const struct cfg_service *svc,
 		 struct flow *f, uint32_t tsval, bool rewrite, uint64_t now_ms);
 #define PALLOC_REUSE_LOOK 8
+#define PALLOC_PROOF_MAX  (1 << 30) /* a proof is a TSval' newer by less than this */
 
 /* End at most @budget quarantines due at @now_ms; returns how many ended. */
 uint32_t palloc_expire(struct palloc *pa, uint64_t now_ms, uint32_t budget);

@@ -11,7 +11,7 @@
 int pkt_tcp_options(const uint8_t *tcp, uint32_t hlen, uint8_t *ts_off)
 {
 	uint32_t i = 20;
-	int bad_ts = 0;
+	int bad_ts = 0, two = 0;
 
 	*ts_off = 0;
 	while (i < hlen) {
@@ -29,20 +29,21 @@ int pkt_tcp_options(const uint8_t *tcp, uint32_t hlen, uint8_t *ts_off)
 		olen = tcp[i + 1];
 		if (olen < 2 || i + olen > hlen)
 			return -1;
-		if (kind == 8) {
-			/* One timestamp option of length 10, or none we may touch. */
-			if (olen != 10 || *ts_off != 0)
-				bad_ts = 1;
-			else
-				*ts_off = (uint8_t)i;
-		}
+		/* Linux uses the last timestamp option of length 10 and skips
+		 * others (tcp_parse_options()). */
+		if (kind == 8 && olen != 10)
+			bad_ts = 1;
+		else if (kind == 8 && *ts_off != 0)
+			two = 1;
+		else if (kind == 8)
+			*ts_off = (uint8_t)i;
 		i += olen;
 	}
-	if (bad_ts) {
+	if (two) {
 		*ts_off = 0;
-		return 1;
+		return 2;
 	}
-	return 0;
+	return bad_ts;
 }
 
 static int pkt_fail(struct pkt_meta *m, enum stats_drop reason)
@@ -68,6 +69,8 @@ static int pkt_parse_l4(const uint8_t *frame, struct pkt_meta *m)
 		rc = pkt_tcp_options(l4, hlen, &m->tcp_ts);
 		if (rc < 0)
 			return pkt_fail(m, STATS_DROP_TCP_BAD_OPTION);
+		if (rc == 2)
+			return pkt_fail(m, STATS_DROP_TCP_TS_DUPLICATE);
 		m->tcp_ts_bad = (uint8_t)rc;
 		m->tcp_hlen = (uint8_t)hlen;
 		m->tcp_flags = l4[13];

@@ -34,7 +34,7 @@ struct pkt_meta {
 	uint8_t icmp_type, icmp_code;
 	uint8_t tcp_hlen;	   /* TCP header length in bytes */
 	uint8_t tcp_ts;		   /* offset of the timestamp option in the TCP header, 0 if none */
-	uint8_t tcp_ts_bad;	   /* a timestamp option of the wrong length, or more than one */
+	uint8_t tcp_ts_bad;	   /* a timestamp option of a length other than 10 (ignored) */
 	uint32_t tcp_seq, tcp_ack; /* host byte order */
 	uint16_t drop;		   /* enum stats_drop when pkt_parse() fails */
 };
@@ -46,10 +46,12 @@ int pkt_parse(const uint8_t *frame, uint32_t len, struct pkt_meta *m);
  * Walk TCP options in [20, hlen) of the TCP header at @tcp, trusting no
  * length: EOL ends the list, NOP is one byte, every other kind (MSS, wscale,
  * SACK, unknown ones) is skipped by its length. Returns 0 and the timestamp
- * option's offset in *ts_off (0 if none; any byte offset); 1 with *ts_off 0
- * if a timestamp option has a length other than 10 or appears twice (the list
- * itself is sound: the packet may pass, but its timestamps must not be
- * touched); -1 if an option's length is 0, 1 or runs past the header.
+ * option's offset in *ts_off (0 if none; any byte offset); 1 likewise when
+ * there is also a timestamp option of another length than 10, which Linux
+ * ignores and so does Sluice (counted as malformed); 2 with *ts_off 0 if two
+ * options of length 10 are present (Linux would use the last one, unseen by
+ * a rewriter that took the first: dropped as tcp_ts_duplicate); -1 if an
+ * option's length is 0, 1 or runs past the header.
  */
 int pkt_tcp_options(const uint8_t *tcp, uint32_t hlen, uint8_t *ts_off);
 

@@ -31,6 +31,8 @@
 	X(TCP_TRUNCATED, "tcp_truncated")           \
 	X(TCP_BAD_DOFF, "tcp_bad_doff")             \
 	X(TCP_BAD_OPTION, "tcp_bad_option")         \
+	X(TCP_TS_DUPLICATE, "tcp_ts_duplicate")     \
+	X(TS_IMPLAUSIBLE, "ts_implausible")         \
 	X(UDP_TRUNCATED, "udp_truncated")           \
 	X(ICMP_TRUNCATED, "icmp_truncated")         \
 	X(ICMP_UNSUPPORTED, "icmp_unsupported")     \

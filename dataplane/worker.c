@@ -421,14 +421,27 @@ static __rte_noinline void worker_flow_create(struct worker *w, const struct cfg
 		rewrite = cfg_ts_rewrite(c, (uint16_t)svc);
 	}
 	rc = palloc_get(&w->palloc, c, s, f, &tried);
-	if (rc == -ENOSPC && pm->tcp_ts != 0 && cfg_tw_reuse(c, (uint16_t)svc)) {
-		rc = palloc_reuse(&w->palloc, c, s, f, tsval, rewrite, w->now_ms);
-		reused = rc == 0;
+	/* Reuse takes one quarantine entry for one live flow: it needs no
+	 * room in the quarantine, so it is tried when that is full too. */
+	if ((rc == -ENOSPC || rc == -ENOBUFS) && pm->tcp_ts != 0 &&
+	    cfg_tw_reuse(c, (uint16_t)svc)) {
+		int rrc = palloc_reuse(&w->palloc, c, s, f, tsval, rewrite, w->now_ms);
+
+		reused = rrc == 0;
+		if (reused || rc == -ENOSPC)
+			rc = rrc;
 	}
 	if (rc == 0) {
 		rc = flow_insert(w->ft, f, w->now_ms);
-		if (rc < 0) /* not expected: the port space and the table agree */
+		if (rc < 0) { /* not expected: the port space and the table agree */
+			/* A reused tuple is still in the backend's TIME_WAIT. */
+			if (reused)
+				palloc_quarantine(&w->palloc, f,
+						  cfg_tw_quarantine_ms(c, f->svc, f->svc_gen),
+						  w->now_ms);
 			palloc_release(&w->palloc, f);
+			reused = false;
+		}
 	}
 	if (rc < 0) {
 		enum stats_drop why = rc == -ENOBUFS ? STATS_DROP_QUARANTINE_FULL :
@@ -479,6 +492,15 @@ static void worker_forward(struct worker *w, const struct cfg *c, struct rte_mbu
 		return;
 	}
 	if (f->proto == IPPROTO_TCP) {
+		if (unlikely(pm->tcp_ts_bad))
+			w->stats.ts_malformed++;
+		if (f->ts != 0 && pm->tcp_ts != 0 &&
+		    unlikely(!tsrw_packet(f, frame + pm->l4_off, pm, dir, w->now_ms))) {
+			worker_drop(w, m, STATS_DROP_TS_IMPLAUSIBLE);
+			return;
+		}
+	}
+	if (f->proto == IPPROTO_TCP) {
 		const struct tcpstate_seg seg = {
 			.flags = pm->tcp_flags,
 			.seq = pm->tcp_seq,
@@ -489,10 +511,6 @@ static void worker_forward(struct worker *w, const struct cfg *c, struct rte_mbu
 		state = tcpstate_next(f, dir, &seg);
 		palloc_on_segment(&w->palloc, f, cfg_tw_quarantine_ms(c, f->svc, f->svc_gen),
 				  w->now_ms);
-		if (f->ts != 0 && pm->tcp_ts != 0)
-			tsrw_packet(f, frame + pm->l4_off, pm, dir);
-		else if (unlikely(pm->tcp_ts_bad))
-			w->stats.ts_malformed++;
 	}
 	flow_touch(w->ft, f, state, w->now_ms);
 	if (dir == FLOW_DIR_FWD) {

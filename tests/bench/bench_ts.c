@@ -313,6 +313,13 @@ static __rte_always_inline int bench_forward(struct bench_dp *dp, struct flow_ta
 	if (unlikely(pm->ttl <= 1))
 		return -1;
 	if (f->proto == IPPROTO_TCP) {
+		if (unlikely(pm->tcp_ts_bad))
+			dp->ts_malformed++;
+		if (f->ts != 0 && pm->tcp_ts != 0 &&
+		    unlikely(!tsrw_packet(f, frame + pm->l4_off, pm, dir, dp->now_ms)))
+			return -1;
+	}
+	if (f->proto == IPPROTO_TCP) {
 		const struct tcpstate_seg seg = {
 			.flags = pm->tcp_flags,
 			.seq = pm->tcp_seq,
@@ -323,10 +330,6 @@ static __rte_always_inline int bench_forward(struct bench_dp *dp, struct flow_ta
 		state = tcpstate_next(f, dir, &seg);
 		palloc_on_segment(&dp->pa, f, cfg_tw_quarantine_ms(dp->c, f->svc, f->svc_gen),
 				  dp->now_ms);
-		if (f->ts != 0 && pm->tcp_ts != 0)
-			tsrw_packet(f, frame + pm->l4_off, pm, dir);
-		else if (unlikely(pm->tcp_ts_bad))
-			dp->ts_malformed++;
 	}
 	flow_touch(ft, f, state, dp->now_ms);
 	if (dir == FLOW_DIR_FWD)
@@ -475,6 +478,7 @@ static void bench_flow_case(struct flow *f, const struct bench_tuple *t, enum be
 	f->ts_off = k == BENCH_ON ? t->ts_off : 0;
 	/* Behind (for the checks): the next data segment must move it. */
 	f->ts_max = k == BENCH_NONE ? 0 : bench_ts_max(t, k) - (behind ? 1 : 0);
+	f->ts_credit = TSRW_CREDIT_MAX;
 }
 
 static enum bench_case bench_case_of(const struct bench_set *st, uint32_t i)

@@ -12,8 +12,9 @@
  *    L4 checksum that verified before still verifies (UDP 0 stays 0); NAT
  *    changes no TCP byte past the ports but the checksum;
  *  - the TCP option walk agrees with an independent one (bad lists dropped as
- *    tcp_bad_option; the timestamp option's offset; tcp_ts_bad, and then
- *    tcp_ts 0);
+ *    tcp_bad_option; two timestamp options of length 10 dropped as
+ *    tcp_ts_duplicate; the offset of the one of length 10, also when
+ *    tcp_ts_bad flags another of a wrong length);
  *  - timestamp rewriting (tsrw_packet(), with an offset drawn from the frame,
  *    both directions) changes only the TSval or TSecr field, by the offset,
  *    and the TCP checksum, which still verifies if it did;
@@ -52,7 +53,8 @@ enum {
 	FUZZ_INNER_OK,
 	FUZZ_TCP_TS,
 	FUZZ_TCP_TS_BAD,
-	FUZZ_TCP_BAD_OPTION
+	FUZZ_TCP_BAD_OPTION,
+	FUZZ_TCP_TS_DUP
 };
 
 static void fuzz_check(int ok, const char *what)
@@ -187,32 +189,29 @@ static void fuzz_icmp_error(const uint8_t *f, size_t size, struct pkt_meta *m)
 
 /*
  * The options of the TCP header at @tcp of @hlen bytes, walked independently
- * of pkt_tcp_options(): -1 if a length is 0, 1 or runs past the header; else
- * the offset of the one timestamp option of length 10 (0 if none) and *bad
- * set, with 0 returned, if there is a timestamp option of another length or
- * more than one.
+ * of pkt_tcp_options(): -1 if a length is 0, 1 or runs past the header; -2
+ * if there are two or more timestamp options of length 10; else the offset of
+ * the one of length 10 (0 if none), with *bad set if there is also a
+ * timestamp option of another length.
  */
 static int ref_tcp_options(const uint8_t *tcp, uint32_t hlen, int *bad)
 {
-	uint32_t i = 20, ts = 0, n_ts = 0, len;
+	uint32_t i = 20, ts = 0, n_ts10 = 0, len;
 
 	*bad = 0;
 	while (i < hlen && tcp[i] != 0) {
 		len = tcp[i] == 1 ? 1 : i + 1 < hlen ? tcp[i + 1] : 0;
 		if (len == 0 || (tcp[i] != 1 && len < 2) || len > hlen - i)
 			return -1;
-		if (tcp[i] == 8) {
-			n_ts++;
-			if (len == 10)
-				ts = i;
-			else
-				*bad = 1;
+		if (tcp[i] == 8 && len == 10) {
+			n_ts10++;
+			ts = i;
+		} else if (tcp[i] == 8) {
+			*bad = 1;
 		}
 		i += len;
 	}
-	if (n_ts > 1)
-		*bad = 1;
-	return *bad ? 0 : (int)ts;
+	return n_ts10 > 1 ? -2 : (int)ts;
 }
 
 /* A flow offset drawn from the frame's bytes (FNV-1a), so that the fuzzer steers it. */
@@ -245,7 +244,16 @@ static void fuzz_tsrw(const uint8_t *f, size_t size, const struct pkt_meta *m)
 		struct pkt_meta m2;
 
 		fl.ts_max = (uint32_t)size; /* anything */
-		tsrw_packet(&fl, g + m->l4_off, m, (enum flow_dir)dir);
+		fl.ts_credit = TSRW_CREDIT_MAX;
+		if (!tsrw_packet(&fl, g + m->l4_off, m, (enum flow_dir)dir, 0)) {
+			/* Too far ahead of ts_max: refused, untouched. */
+			fuzz_check(dir == FLOW_DIR_FWD && (int32_t)(want - (uint32_t)size) >
+								  (int32_t)TSRW_CREDIT_MAX,
+				   "tsrw refuses only a TSval' beyond the credit");
+			fuzz_check(memcmp(g, f, size) == 0, "a refused packet is untouched");
+			free(g);
+			continue;
+		}
 		fuzz_check(tf_rd32(g + field) == want, "TSval/TSecr moved by the offset");
 		for (uint32_t i = 0; i < size; i++)
 			fuzz_check(g[i] == f[i] || (i >= field && i < field + 4) ||
@@ -274,21 +282,28 @@ static void fuzz_tcp_options(const uint8_t *f, size_t size, const struct pkt_met
 	int ref, bad;
 
 	if (rc != 0) {
-		if (m->drop != STATS_DROP_TCP_BAD_OPTION)
+		int dup = m->drop == STATS_DROP_TCP_TS_DUPLICATE;
+
+		if (m->drop != STATS_DROP_TCP_BAD_OPTION && !dup)
 			return;
 		/* Parsing got as far as the options: the headers are there. */
 		l4 = 14u + (f[14] & 0x0fu) * 4;
 		hlen = (uint32_t)(f[l4 + 12] >> 4) * 4;
 		fuzz_check(l4 + hlen <= size && hlen >= 20, "bad option inside a TCP header");
-		fuzz_check(ref_tcp_options(f + l4, hlen, &bad) == -1, "dropped option list is bad");
-		fuzz_reached[FUZZ_TCP_BAD_OPTION]++;
+		ref = ref_tcp_options(f + l4, hlen, &bad);
+		if (dup) {
+			fuzz_check(ref == -2, "dropped duplicate has two timestamp options");
+			fuzz_reached[FUZZ_TCP_TS_DUP]++;
+		} else {
+			fuzz_check(ref == -1, "dropped option list is bad");
+			fuzz_reached[FUZZ_TCP_BAD_OPTION]++;
+		}
 		return;
 	}
 	ref = ref_tcp_options(f + m->l4_off, m->tcp_hlen, &bad);
-	fuzz_check(ref >= 0, "accepted option list is sound");
+	fuzz_check(ref >= 0, "accepted option list is sound, one timestamp option at most");
 	fuzz_check(m->tcp_ts == (uint32_t)ref, "timestamp option offset");
 	fuzz_check(m->tcp_ts_bad == bad, "tcp_ts_bad");
-	fuzz_check(!m->tcp_ts_bad || m->tcp_ts == 0, "tcp_ts 0 when tcp_ts_bad");
 	fuzz_reached[FUZZ_TCP_TS] += m->tcp_ts != 0;
 	fuzz_reached[FUZZ_TCP_TS_BAD] += m->tcp_ts_bad;
 }
@@ -663,11 +678,13 @@ int main(int argc, char **argv)
 	}
 	printf("fuzz_pkt: %d files and %lu generated frames, no invariant violated\n"
 	       "  dropped %lu, arp %lu, tcp %lu, udp %lu, echo %lu, icmp errors %lu (inner ok %lu)\n"
-	       "  tcp with a timestamp option %lu, with a malformed one %lu, bad option lists %lu\n",
+	       "  tcp with a timestamp option %lu, with a malformed one %lu, bad option lists %lu,\n"
+	       "  duplicate timestamp options %lu\n",
 	       files, count, fuzz_reached[FUZZ_DROP], fuzz_reached[FUZZ_ARP],
 	       fuzz_reached[FUZZ_TCP], fuzz_reached[FUZZ_UDP], fuzz_reached[FUZZ_ECHO],
 	       fuzz_reached[FUZZ_ICMP_ERR], fuzz_reached[FUZZ_INNER_OK], fuzz_reached[FUZZ_TCP_TS],
-	       fuzz_reached[FUZZ_TCP_TS_BAD], fuzz_reached[FUZZ_TCP_BAD_OPTION]);
+	       fuzz_reached[FUZZ_TCP_TS_BAD], fuzz_reached[FUZZ_TCP_BAD_OPTION],
+	       fuzz_reached[FUZZ_TCP_TS_DUP]);
 	return 0;
 }
 

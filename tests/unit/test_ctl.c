@@ -720,6 +720,7 @@ static void shows_print_json_with_contract_keys(void **state)
 		"\"ipv6_unsupported\":0,\"ip_truncated\":0,\"ip_bad_version\":0,\"ip_bad_ihl\":0,"
 		"\"ip_bad_checksum\":0,\"ip_fragment\":0,\"ttl_exceeded\":0,\"ip_not_local\":0,"
 		"\"l4_unsupported\":0,\"tcp_truncated\":0,\"tcp_bad_doff\":0,\"tcp_bad_option\":0,"
+		"\"tcp_ts_duplicate\":0,\"ts_implausible\":0,"
 		"\"udp_truncated\":0,\"icmp_truncated\":0,\"icmp_unsupported\":0,"
 		"\"icmp_error_no_flow\":0,\"no_service\":0,\"tcp_no_flow\":0,\"no_flow\":0,"
 		"\"no_backend\":0,\"alloc_failed\":0,\"flow_table_full\":0,\"quarantine_full\":0,"

@@ -567,17 +567,72 @@ static void tcp_timestamp_with_wrong_length_is_not_recorded(void **state)
 	assert_int_equal(m.tcp_ts_bad, 1);
 }
 
-/* Two timestamp options: Linux would take the last, so touch neither. */
+/*
+ * Two timestamp options of length 10: Linux would take the last, which a
+ * rewriter taking the first would let through raw, so the packet is dropped.
+ */
 static void tcp_two_timestamps_are_not_recorded(void **state)
 {
 	struct pkt_meta m;
+	uint8_t tcp[60] = { 0 };
+	uint8_t ts = 0xff;
 
 	(void)state;
 	assert_int_equal(
 		OPTS(&m, 1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8),
-		0);
+		-1);
+	assert_int_equal(m.drop, STATS_DROP_TCP_TS_DUPLICATE);
 	assert_int_equal(m.tcp_ts, 0);
+	/* Adjacent, at odd offsets, and with a malformed one between them. */
+	assert_int_equal(OPTS(&m, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8),
+			 -1);
+	assert_int_equal(m.drop, STATS_DROP_TCP_TS_DUPLICATE);
+	assert_int_equal(OPTS(&m, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 8, 6, 1, 2, 3, 4, 8, 10, 1, 2,
+			      3, 4, 5, 6, 7, 8),
+			 -1);
+	assert_int_equal(m.drop, STATS_DROP_TCP_TS_DUPLICATE);
+	/* A bad list still counts as a bad option, even after two timestamps. */
+	assert_int_equal(
+		OPTS(&m, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 2, 0), -1);
+	assert_int_equal(m.drop, STATS_DROP_TCP_BAD_OPTION);
+	/* Directly: 2, with no offset reported. */
+	for (int i = 20; i < 40; i += 10) {
+		tcp[i] = 8;
+		tcp[i + 1] = 10;
+	}
+	assert_int_equal(pkt_tcp_options(tcp, 40, &ts), 2);
+	assert_int_equal(ts, 0);
+	/* One of them after EOL is padding: only the first counts. */
+	tcp[30] = 0;
+	assert_int_equal(pkt_tcp_options(tcp, 40, &ts), 0);
+	assert_int_equal(ts, 20);
+}
+
+/*
+ * A timestamp option of a wrong length beside a valid one: Linux ignores the
+ * bad one and uses the good one, so the good one is recorded (and rewritten),
+ * with the bad one counted.
+ */
+static void tcp_bad_and_valid_timestamp_records_the_valid_one(void **state)
+{
+	struct pkt_meta m;
+
+	(void)state;
+	/* Bad first, valid at 28. */
+	assert_int_equal(OPTS(&m, 8, 6, 1, 2, 3, 4, 1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8), 0);
+	assert_int_equal(m.tcp_ts, 28);
 	assert_int_equal(m.tcp_ts_bad, 1);
+	/* Valid first at 22, bad after it. */
+	assert_int_equal(OPTS(&m, 1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 8, 3, 9, 1), 0);
+	assert_int_equal(m.tcp_ts, 22);
+	assert_int_equal(m.tcp_ts_bad, 1);
+	/* A bad one of length 2 on each side of a valid one at an odd offset. */
+	assert_int_equal(OPTS(&m, 8, 2, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 8, 2), 0);
+	assert_int_equal(m.tcp_ts, 23);
+	assert_int_equal(m.tcp_ts_bad, 1);
+	/* The valid one alone: not flagged. */
+	assert_int_equal(OPTS(&m, 1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8), 0);
+	assert_int_equal(m.tcp_ts_bad, 0);
 }
 
 static void tcp_options_walk_direct(void **state)
@@ -838,6 +893,7 @@ int main(void)
 		cmocka_unit_test(tcp_timestamp_is_found_at_any_offset),
 		cmocka_unit_test(tcp_timestamp_with_wrong_length_is_not_recorded),
 		cmocka_unit_test(tcp_two_timestamps_are_not_recorded),
+		cmocka_unit_test(tcp_bad_and_valid_timestamp_records_the_valid_one),
 		cmocka_unit_test(tcp_options_walk_direct),
 		cmocka_unit_test(udp_shorter_than_8_is_udp_truncated),
 		cmocka_unit_test(udp_bad_length_is_udp_truncated),

@@ -396,8 +396,10 @@ static void wire(struct run *r, struct pflow *pf, enum flow_dir dir, uint8_t fla
 				    .len = (uint32_t)pm.l4_len - pm.tcp_hlen };
 	pf->f.state = tcpstate_next(&pf->f, dir, &sg);
 	palloc_on_segment(&r->pa, &pf->f, r->su->dur_ms, r->now);
+	/* Client clocks here run at most at 1 MHz: never beyond the credit. */
 	if (pf->f.ts != 0 && pm.tcp_ts != 0)
-		tsrw_packet(&pf->f, fr + pm.l4_off, &pm, dir);
+		CHECK(r, tsrw_packet(&pf->f, fr + pm.l4_off, &pm, dir, r->now),
+		      "a segment of a clock of at most 1 MHz was refused");
 	r->n_pkts++;
 
 	tcp = fr + pm.l4_off;

@@ -81,7 +81,12 @@ static void flow_init(struct flow *f, uint8_t ts, uint32_t ts_off, uint32_t ts_m
 	f->ts = ts;
 	f->ts_off = ts_off;
 	f->ts_max = ts_max;
+	/* As at a SYN long ago: the full credit (tsrw.h) by the time of NOW. */
+	f->ts_credit = TSRW_CREDIT_MAX;
 }
+
+/* The clock the tests run tsrw_packet() at. */
+#define NOW 5000000u
 
 /* One segment as its sender puts it on the wire. */
 struct tseg {
@@ -158,8 +163,11 @@ static void parse_ok(const uint8_t *fr, uint32_t len, struct pkt_meta *pm)
  * copy of exactly @len bytes: parse, timestamps when both the flow and the
  * packet have them, then addresses and ports. @fr gets the result.
  */
-static void worker_path(uint8_t *fr, uint32_t len, struct flow *f, enum flow_dir dir,
-			struct pkt_meta *pm)
+static bool dropped; /* the last worker_path() dropped its packet */
+
+/* worker_path() at @now_ms. */
+static void worker_path_at(uint8_t *fr, uint32_t len, struct flow *f, enum flow_dir dir,
+			   struct pkt_meta *pm, uint64_t now_ms)
 {
 	uint8_t *p = tf_exact(fr, len);
 	int rc;
@@ -170,14 +178,26 @@ static void worker_path(uint8_t *fr, uint32_t len, struct flow *f, enum flow_dir
 		free(p);
 		fail_msg("%s: frame does not parse: %s", what, stats_drop_name(pm->drop));
 	}
-	if (f->ts != 0 && pm->tcp_ts != 0)
-		tsrw_packet(f, p + pm->l4_off, pm, dir);
+	if (f->ts != 0 && pm->tcp_ts != 0 && !tsrw_packet(f, p + pm->l4_off, pm, dir, now_ms)) {
+		/* Dropped by the worker (ts_implausible): nothing was touched. */
+		assert_memory_equal(p, fr, len);
+		free(p);
+		dropped = true;
+		return;
+	}
+	dropped = false;
 	if (dir == FWD)
 		nat_rewrite(p, pm, f->sip, f->sport, f->bip, f->bport);
 	else
 		nat_rewrite(p, pm, f->vip, f->vport, f->cip, f->cport);
 	memcpy(fr, p, len);
 	free(p);
+}
+
+static void worker_path(uint8_t *fr, uint32_t len, struct flow *f, enum flow_dir dir,
+			struct pkt_meta *pm)
+{
+	worker_path_at(fr, len, f, dir, pm, NOW);
 }
 
 /* Both checksums of @fr equal what a full computation gives. */
@@ -542,8 +562,9 @@ static void bad_option_length_is_dropped(void **state)
 }
 
 /*
- * A timestamp option of length other than 10, or two of them: the packet
- * passes, but no byte of it changes beyond what NAT owns, in either direction.
+ * Timestamp options of a length other than 10 and none of length 10: the
+ * packet passes, flagged, but no byte of it changes beyond what NAT owns, in
+ * either direction, and ts_max stays.
  */
 static void malformed_timestamp_is_left_untouched(void **state)
 {
@@ -551,14 +572,13 @@ static void malformed_timestamp_is_left_untouched(void **state)
 		LAYOUT("TS of length 8", 0, 1, 1, 8, 8, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66),
 		LAYOUT("TS of length 12", 0, 8, 12, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1, 1),
 		LAYOUT("TS of length 2", 0, 1, 1, 8, 2),
-		LAYOUT("two TS", 0, 1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 1, 1, 8, 10, 9, 9, 9, 9, 9,
-		       9, 9, 9),
-		LAYOUT("two TS, odd offsets", 0, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 8, 10, 9, 9, 9,
-		       9, 9, 9, 9, 9),
-		LAYOUT("TS of length 8, then a good one", 0, 8, 8, 1, 2, 3, 4, 5, 6, 1, 1, 8, 10, 1,
-		       2, 3, 4, 5, 6, 7, 8),
-		LAYOUT("good TS, then one of length 12", 0, 1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 8,
-		       12, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
+		LAYOUT("TS of length 9 at an odd offset", 0, 1, 8, 9, 1, 2, 3, 4, 5, 6, 7),
+		LAYOUT("two TS of length 8 and 12", 0, 8, 8, 1, 2, 3, 4, 5, 6, 8, 12, 1, 2, 3, 4, 5,
+		       6, 7, 8, 9, 10),
+		LAYOUT("TS of length 11 holding a TS of length 10", 0, 8, 11, 8, 10, 1, 2, 3, 4, 5,
+		       6, 7, 1),
+		LAYOUT("TS of length 8, a good one after EOL", 0, 8, 8, 1, 2, 3, 4, 5, 6, 0, 0,
+		       TSOPT),
 	};
 
 	(void)state;
@@ -578,12 +598,102 @@ static void malformed_timestamp_is_left_untouched(void **state)
 			len = tseg_build(was, &f, (enum flow_dir)dir, &t);
 			memcpy(fr, was, len);
 			worker_path(fr, len, &f, (enum flow_dir)dir, &pm);
+			EXPECT(dropped, false);
 			EXPECT(pm.tcp_ts, 0);
 			EXPECT(pm.tcp_ts_bad, 1);
 			assert_same_except(was, fr, len, &pm, 0, 0);
 			assert_csums_full(fr);
 			assert_tuple(fr, len, &f, (enum flow_dir)dir);
 			EXPECT(f.ts_max, 0x1234);
+		}
+	}
+}
+
+/*
+ * Two timestamp options of length 10: Linux would use the last, which a
+ * rewriter taking the first would let through raw, so the parser drops the
+ * packet (tcp_ts_duplicate) before any flow sees it, whatever else is there.
+ */
+static void duplicate_timestamps_are_dropped(void **state)
+{
+	static const struct layout dup[] = {
+		LAYOUT("two TS", 0, 1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 1, 1, 8, 10, 9, 9, 9, 9, 9,
+		       9, 9, 9),
+		LAYOUT("two TS, odd offsets", 0, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 8, 10, 9, 9, 9,
+		       9, 9, 9, 9, 9),
+		LAYOUT("two TS around one of length 8", 0, TSOPT, 8, 8, 1, 2, 3, 4, 5, 6, TSOPT),
+		LAYOUT("three TS", 0, TSOPT, TSOPT, TSOPT),
+		LAYOUT("two TS apart, after MSS and a SACK block", 0, MSS, TSOPT, 1, 5, 10, SB,
+		       TSOPT),
+		LAYOUT("two identical TS", 0, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 8, 10, 1, 2, 3, 4, 5,
+		       6, 7, 8),
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(dup) / sizeof(dup[0]); i++) {
+		struct pkt_meta pm;
+
+		snprintf(what, sizeof(what), "%s", dup[i].name);
+		EXPECT((uint32_t)parse_opts(dup[i].opts, dup[i].n, &pm), (uint32_t)-1);
+		if (pm.drop != STATS_DROP_TCP_TS_DUPLICATE)
+			fail_msg("%s: drop %s", what, stats_drop_name(pm.drop));
+		EXPECT(pm.tcp_ts, 0);
+	}
+}
+
+/*
+ * A timestamp option of a wrong length beside one of length 10: Linux ignores
+ * the bad one and uses the good one, so the good one is rewritten as on any
+ * packet (TSval' in FWD, TSecr back in REV) and the bad one's bytes stay.
+ */
+static void bad_and_good_timestamp_rewrites_the_good_one(void **state)
+{
+	static const struct layout mixed[] = {
+		LAYOUT("TS of length 8, then a good one", 30, 8, 8, 1, 2, 3, 4, 5, 6, 1, 1, TSOPT),
+		LAYOUT("good TS, then one of length 12", 22, 1, 1, TSOPT, 8, 12, 1, 2, 3, 4, 5, 6,
+		       7, 8, 9, 10),
+		LAYOUT("length 2, good at an odd offset, length 6", 23, 1, 8, 2, TSOPT, 8, 6, 1, 2,
+		       3, 4),
+		LAYOUT("length 18 around garbage, then a good one", 38, 8, 18, 8, 10, 1, 2, 3, 4, 5,
+		       6, 7, 8, 9, 9, 9, 9, 9, 9, TSOPT),
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(mixed) / sizeof(mixed[0]); i++) {
+		const struct layout *l = &mixed[i];
+		struct tseg t = { .opts = l->opts, .n = l->n, .ts = l->ts, .flags = ACK };
+		struct flow f;
+
+		snprintf(what, sizeof(what), "%s", l->name);
+		flow_init(&f, FLOW_TS_SEEN | FLOW_TS_REWRITE, 0x01010101, 0x1234);
+		/* round_trip() wants tcp_ts_bad 0; check the parse here. */
+		{
+			struct pkt_meta pm;
+
+			EXPECT((uint32_t)parse_opts(l->opts, l->n, &pm), 0);
+			EXPECT(pm.tcp_ts, l->ts);
+			EXPECT(pm.tcp_ts_bad, 1);
+		}
+		for (int dir = FWD; dir <= REV; dir++) {
+			uint8_t was[TF_MAX], fr[TF_MAX];
+			uint32_t len, at = dir == FWD ? l->ts + 2u : l->ts + 6u;
+			struct pkt_meta pm;
+
+			snprintf(what, sizeof(what), "%s, %s", l->name, dir == FWD ? "FWD" : "REV");
+			t.tsval = dir == FWD ? 0x2000 : 0x77777777;
+			t.tsecr = dir == FWD ? 0x55555555 : 0x2000 + 0x01010101;
+			len = tseg_build(was, &f, (enum flow_dir)dir, &t);
+			memcpy(fr, was, len);
+			worker_path(fr, len, &f, (enum flow_dir)dir, &pm);
+			EXPECT(dropped, false);
+			EXPECT(pm.tcp_ts, l->ts);
+			EXPECT(pm.tcp_ts_bad, 1);
+			EXPECT(tf_rd32(fr + pm.l4_off + at),
+			       0x2000 + (dir == FWD ? 0x01010101 : 0));
+			assert_same_except(was, fr, len, &pm, at, at + 4u);
+			assert_csums_full(fr);
+			assert_tuple(fr, len, &f, (enum flow_dir)dir);
+			EXPECT(f.ts_max, 0x2000 + 0x01010101);
 		}
 	}
 }
@@ -658,8 +768,10 @@ static uint32_t random_u32(uint64_t *seed)
 
 static void rewrite_checksums_match_full_recompute(void **state)
 {
+	static const uint32_t edge_ahead[] = { 1, TSRW_CREDIT_MAX - 1, TSRW_CREDIT_MAX,
+					       TSRW_CREDIT_MAX + 1, 0x7fffffff };
 	uint64_t seed = 0x75c5;
-	unsigned long odd = 0, acks = 0;
+	unsigned long odd = 0, acks = 0, refused = 0, raised = 0;
 
 	(void)state;
 	for (int it = 0; it < ITERATIONS; it++) {
@@ -677,9 +789,27 @@ static void rewrite_checksums_match_full_recompute(void **state)
 		t.flags = (uint8_t)tf_rand(&seed);
 		ack = tf_rand(&seed) % 4 != 0;
 		t.flags = (uint8_t)(ack ? t.flags | ACK : t.flags & ~ACK);
-		flow_init(&f, FLOW_TS_SEEN | FLOW_TS_REWRITE, random_u32(&seed), random_u32(&seed));
+		flow_init(&f, FLOW_TS_SEEN | FLOW_TS_REWRITE, random_u32(&seed), 0);
 		t.tsval = tsval = random_u32(&seed);
 		t.tsecr = tsecr = random_u32(&seed);
+		/* ts_max: mostly within the credit of TSval' (ahead or behind), else
+		 * at the credit's edge or anywhere. */
+		switch (tf_rand(&seed) % 8) {
+		case 0:
+			f.ts_max = random_u32(&seed);
+			break;
+		case 1:
+			f.ts_max = tsval + f.ts_off - edge_ahead[tf_rand(&seed) % 5];
+			break;
+		case 2:
+		case 3:
+			f.ts_max = tsval + f.ts_off + (uint32_t)(tf_rand(&seed) % 0x80000001u);
+			break;
+		default:
+			f.ts_max = tsval + f.ts_off -
+				   (uint32_t)(tf_rand(&seed) % (TSRW_CREDIT_MAX + 1ull));
+			break;
+		}
 		odd += t.ts & 1;
 		acks += (unsigned long)ack;
 
@@ -688,16 +818,32 @@ static void rewrite_checksums_match_full_recompute(void **state)
 		memcpy(fr, was, len);
 		{
 			uint32_t max0 = f.ts_max, want = tsval + f.ts_off;
+			int32_t ahead = (int32_t)(want - max0);
+			bool refuse = ahead > (int32_t)TSRW_CREDIT_MAX;
 
 			worker_path(fr, len, &f, FWD, &pm);
 			EXPECT(pm.tcp_ts, t.ts);
-			seen = tf_rd32(fr + pm.l4_off + t.ts + 2);
-			EXPECT(seen, want);
-			EXPECT(tf_rd32(fr + pm.l4_off + t.ts + 6), tsecr);
-			EXPECT(f.ts_max, (int32_t)(want - max0) > 0 ? want : max0);
+			EXPECT(dropped, refuse);
+			if (refuse) {
+				/* Beyond the credit: frame (worker_path() checks) and flow
+				 * untouched. */
+				refused++;
+				EXPECT(f.ts_max, max0);
+				EXPECT(f.ts_credit, TSRW_CREDIT_MAX);
+				EXPECT(f.ts_raised, 0);
+				seen = want; /* what the backend would have read */
+			} else {
+				seen = tf_rd32(fr + pm.l4_off + t.ts + 2);
+				EXPECT(seen, want);
+				EXPECT(tf_rd32(fr + pm.l4_off + t.ts + 6), tsecr);
+				EXPECT(f.ts_max, ahead > 0 ? want : max0);
+				EXPECT(f.ts_credit,
+				       TSRW_CREDIT_MAX - (ahead > 0 ? (uint32_t)ahead : 0));
+				raised += ahead > 0;
+				assert_same_except(was, fr, len, &pm, t.ts + 2u, t.ts + 6u);
+				assert_csums_full(fr);
+			}
 		}
-		assert_same_except(was, fr, len, &pm, t.ts + 2u, t.ts + 6u);
-		assert_csums_full(fr);
 
 		/* Backend to client: TSecr - off, with ACK only. */
 		t.tsval = bts = random_u32(&seed);
@@ -713,6 +859,8 @@ static void rewrite_checksums_match_full_recompute(void **state)
 	/* The generator reached what it is meant to. */
 	assert_true(odd > ITERATIONS / 4 && odd < ITERATIONS * 3 / 4);
 	assert_true(acks > ITERATIONS / 2 && acks < ITERATIONS);
+	assert_true(refused > ITERATIONS / 40 && refused < ITERATIONS / 5);
+	assert_true(raised > ITERATIONS / 3 && raised < ITERATIONS * 3 / 4);
 }
 
 /* A TCP frame with a 60-byte header of random bytes (nat_tcp_add32() does not walk options). */
@@ -859,11 +1007,26 @@ static void syn_without_timestamps_is_not_touched(void **state)
 
 /*
  * FLOW_TS_SEEN without FLOW_TS_REWRITE (rewriting off): the flow's newest
- * TSval is tracked, but no byte changes, whatever ts_off holds.
+ * TSval is tracked, within the credit, but no byte changes, whatever ts_off
+ * holds. A jump beyond the credit is dropped, even without rewriting.
  */
 static void seen_without_rewrite_only_tracks_ts_max(void **state)
 {
-	static const uint32_t tsvals[] = { 1000, 1005, 1001, 0x7fffffff, 0x80000010 };
+	static const struct {
+		uint32_t tsval, max;
+		bool drop;
+	} seq[] = {
+		{ 1000, 1000, false },		   /* credit 2^30 - 1 left */
+		{ 1005, 1005, false },		   /* 2^30 - 6 */
+		{ 1001, 1005, false },		   /* older */
+		{ 0x7fffffff, 1005, true },	   /* far ahead: beyond the credit */
+		{ 0x80000010, 1005, true },	   /* nearly 2^31 ahead: beyond too */
+		{ 0x400003e8, 1005, true },	   /* 1005 + 2^30 - 5: one past the credit */
+		{ 0x400003e7, 0x400003e7, false }, /* 1005 + 2^30 - 6: the whole credit */
+		{ 0x400003e8, 0x400003e7, true },  /* none left at the same time */
+		{ 0x400003e7, 0x400003e7, false }, /* the same again: not ahead */
+		{ 0x00000010, 0x400003e7, false }, /* older */
+	};
 	uint8_t was[TF_MAX], fr[TF_MAX];
 	struct tseg t = data_seg;
 	struct pkt_meta pm;
@@ -872,29 +1035,132 @@ static void seen_without_rewrite_only_tracks_ts_max(void **state)
 
 	(void)state;
 	flow_init(&f, FLOW_TS_SEEN, 0x12345678, 999);
-	for (size_t i = 0; i < sizeof(tsvals) / sizeof(tsvals[0]); i++) {
-		uint32_t want = i < 2 ? tsvals[i] : i == 2 ? 1005 : tsvals[i];
-
-		snprintf(what, sizeof(what), "FWD tsval %#x", tsvals[i]);
-		t.tsval = tsvals[i];
+	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+		snprintf(what, sizeof(what), "FWD tsval %#x", seq[i].tsval);
+		t.tsval = seq[i].tsval;
 		t.tsecr = 0xbbbb0000 + (uint32_t)i;
 		len = tseg_build(was, &f, FWD, &t);
 		memcpy(fr, was, len);
 		worker_path(fr, len, &f, FWD, &pm);
+		EXPECT(dropped, seq[i].drop);
 		assert_same_except(was, fr, len, &pm, 0, 0);
 		assert_csums_full(fr);
-		EXPECT(f.ts_max, want);
+		EXPECT(f.ts_max, seq[i].max);
 
-		snprintf(what, sizeof(what), "REV echoing %#x", tsvals[i]);
+		snprintf(what, sizeof(what), "REV echoing %#x", seq[i].tsval);
 		t.tsval = 0xbbbb0001 + (uint32_t)i;
-		t.tsecr = tsvals[i];
+		t.tsecr = seq[i].tsval;
 		len = tseg_build(was, &f, REV, &t);
 		memcpy(fr, was, len);
 		worker_path(fr, len, &f, REV, &pm);
+		EXPECT(dropped, false);
 		assert_same_except(was, fr, len, &pm, 0, 0);
 		assert_csums_full(fr);
-		EXPECT(f.ts_max, want);
+		EXPECT(f.ts_max, seq[i].max);
 		EXPECT(f.ts, FLOW_TS_SEEN | FLOW_TS_BACKEND);
+	}
+	EXPECT(f.ts_credit, 0);
+}
+
+/*
+ * The rate limit on TSval' (tsrw.h), from the SYN on: TSRW_CREDIT_START at
+ * the SYN, TSRW_RATE more per ms, consumed by each raise of ts_max, capped at
+ * TSRW_CREDIT_MAX however long the flow idles. A refused segment leaves the
+ * frame (worker_path_at() checks every byte) and the flow as they were; the
+ * backend's segments are never refused. Also across the wrap of the 32-bit
+ * millisecond clock that ts_raised keeps.
+ */
+static void implausible_jump_is_refused(void **state)
+{
+	static const uint64_t starts[] = { 7000000, (1ull << 32) - 500, (1ull << 33) + 123 };
+	static const uint32_t offs[] = { 0, 0x9abcdef0 };
+	struct tseg t = data_seg;
+
+	(void)state;
+	for (size_t si = 0; si < sizeof(starts) / sizeof(starts[0]); si++) {
+		for (size_t oi = 0; oi < sizeof(offs) / sizeof(offs[0]); oi++) {
+			const uint64_t t0 = starts[si];
+			const uint32_t off = offs[oi], syn = 0xfff00000; /* TSval' wraps soon */
+			uint32_t max = syn;
+			uint8_t was[TF_MAX], fr[TF_MAX];
+			struct pkt_meta pm;
+			struct flow f, keep;
+			uint32_t len;
+			/* One client segment of TSval' @v at @now: accepted or refused. */
+#define SEND(v, now, accept)                                                                   \
+	do {                                                                                   \
+		snprintf(what, sizeof(what),                                                   \
+			 "start %#" PRIx64 " off %#x: TSval' %#x at +%" PRIu64 " ms", t0, off, \
+			 (uint32_t)(v), (uint64_t)(now)-t0);                                   \
+		t.tsval = (uint32_t)(v)-off;                                                   \
+		t.tsecr = 0x600d;                                                              \
+		len = tseg_build(was, &f, FWD, &t);                                            \
+		memcpy(fr, was, len);                                                          \
+		keep = f;                                                                      \
+		worker_path_at(fr, len, &f, FWD, &pm, (now));                                  \
+		EXPECT(dropped, !(accept));                                                    \
+		if (accept) {                                                                  \
+			EXPECT(tf_rd32(fr + pm.l4_off + 24), (uint32_t)(v));                   \
+			assert_same_except(was, fr, len, &pm, 24, 28);                         \
+		} else {                                                                       \
+			assert_memory_equal(&f, &keep, sizeof(f));                             \
+		}                                                                              \
+		assert_csums_full(fr);                                                         \
+	} while (0)
+
+			flow_init(&f, FLOW_TS_SEEN | (off ? FLOW_TS_REWRITE : 0), off, syn);
+			f.ts_credit = 0xdead; /* tsrw_start() sets it */
+			tsrw_start(&f, t0);
+			EXPECT(f.ts_credit, TSRW_CREDIT_START);
+			EXPECT(f.ts_raised, (uint32_t)t0);
+
+			/* At the SYN's time: the starting credit exactly, then nothing more. */
+			SEND(max + TSRW_CREDIT_START + 1, t0, false);
+			SEND(max + TSRW_CREDIT_START, t0, true);
+			max += TSRW_CREDIT_START;
+			EXPECT(f.ts_max, max);
+			EXPECT(f.ts_credit, 0);
+			SEND(max + 1, t0, false);
+			SEND(max, t0, true);	    /* not ahead: passes */
+			SEND(max - 5000, t0, true); /* older: passes */
+			EXPECT(f.ts_max, max);
+			/* The backend's segments pass with no credit left. */
+			t.tsval = 0x10;
+			t.tsecr = max;
+			len = tseg_build(was, &f, REV, &t);
+			memcpy(fr, was, len);
+			worker_path_at(fr, len, &f, REV, &pm, t0);
+			EXPECT(dropped, false);
+			EXPECT(tf_rd32(fr + pm.l4_off + 28), max - off);
+
+			/* 1000 ms later: 1,000,000 more, in two steps, then no more. */
+			SEND(max + 1000 * TSRW_RATE + 1, t0 + 1000, false);
+			SEND(max + 400000, t0 + 1000, true);
+			SEND(max + 1000 * TSRW_RATE, t0 + 1000, true);
+			max += 1000 * TSRW_RATE;
+			EXPECT(f.ts_credit, 0);
+			EXPECT(f.ts_raised, (uint32_t)(t0 + 1000));
+			SEND(max + 1, t0 + 1000, false);
+			/* 1 ms more: TSRW_RATE. */
+			SEND(max + TSRW_RATE + 1, t0 + 1001, false);
+			SEND(max + TSRW_RATE, t0 + 1001, true);
+			max += TSRW_RATE;
+
+			/* A day of idling: capped at 2^30, not 86.4e9. */
+			SEND(max + TSRW_CREDIT_MAX + 1, t0 + 1001 + 86400000, false);
+			SEND(max + 0x7fffffff, t0 + 1001 + 86400000, false);
+			SEND(max + TSRW_CREDIT_MAX, t0 + 1001 + 86400000, true);
+			max += TSRW_CREDIT_MAX;
+			EXPECT(f.ts_max, max);
+			EXPECT(f.ts_credit, 0);
+			SEND(max + 1, t0 + 1001 + 86400000, false);
+			/* Just under the time to refill: one short. */
+			SEND(max + TSRW_CREDIT_MAX,
+			     t0 + 1001 + 86400000 + TSRW_CREDIT_MAX / TSRW_RATE, false);
+			SEND(max + TSRW_CREDIT_MAX / TSRW_RATE * TSRW_RATE,
+			     t0 + 1001 + 86400000 + TSRW_CREDIT_MAX / TSRW_RATE, true);
+#undef SEND
+		}
 	}
 }
 
@@ -909,18 +1175,20 @@ static void seen_without_rewrite_only_tracks_ts_max(void **state)
 static void ts_max_is_newest_in_signed_order(void **state)
 {
 	static const struct {
-		uint32_t tsv; /* TSval' the backend sees */
+		uint32_t tsv; /* TSval' the client sends (rewritten) */
 		uint32_t max; /* ts_max after it */
+		bool drop;    /* newer by more than the credit: dropped */
 	} seq[] = {
-		{ 0xfffffff5, 0xfffffff5 }, /* newer */
-		{ 0xfffffff2, 0xfffffff5 }, /* reordered: older */
-		{ 0xfffffff5, 0xfffffff5 }, /* the same again */
-		{ 0x00000003, 0x00000003 }, /* newer, across the wrap */
-		{ 0xfffffffe, 0x00000003 }, /* late, from before the wrap */
-		{ 0x7fffff00, 0x7fffff00 }, /* 2^31 - 259 ahead: newer */
-		{ 0xffffff00, 0x7fffff00 }, /* exactly 2^31 ahead: not newer */
-		{ 0xffffff01, 0x7fffff00 }, /* 2^31 + 1 ahead: older */
-		{ 0xfffffeff, 0xfffffeff }, /* 2^31 - 1 ahead: newer */
+		{ 0xfffffff5, 0xfffffff5, false }, /* newer */
+		{ 0xfffffff2, 0xfffffff5, false }, /* reordered: older */
+		{ 0xfffffff5, 0xfffffff5, false }, /* the same again */
+		{ 0x00000003, 0x00000003, false }, /* newer, across the wrap */
+		{ 0xfffffffe, 0x00000003, false }, /* late, from before the wrap */
+		{ 0x3fffff00, 0x3fffff00, false }, /* 2^30 - 259 ahead: newer, within credit */
+		{ 0x7fffff00, 0x3fffff00, true },  /* 2^30 more: newer, but beyond the credit */
+		{ 0xbfffff00, 0x3fffff00, false }, /* exactly 2^31 ahead: not newer */
+		{ 0xbfffff01, 0x3fffff00, false }, /* 2^31 + 1 ahead: older */
+		{ 0x3ffffeff, 0x3fffff00, false }, /* just behind: older */
 	};
 	uint8_t fr[TF_MAX];
 	struct tseg t = data_seg;
@@ -940,8 +1208,11 @@ static void ts_max_is_newest_in_signed_order(void **state)
 			t.tsecr = 77;
 			len = tseg_build(fr, &f, FWD, &t);
 			worker_path(fr, len, &f, FWD, &pm);
-			EXPECT(tf_rd32(fr + pm.l4_off + 24), seq[i].tsv);
+			EXPECT(dropped, seq[i].drop);
 			EXPECT(f.ts_max, seq[i].max);
+			if (seq[i].drop)
+				continue;
+			EXPECT(tf_rd32(fr + pm.l4_off + 24), seq[i].tsv);
 			/* The backend, far "ahead" of the flow: ts_max is the client's. */
 			t.tsval = seq[i].max + 0x40000000;
 			t.tsecr = seq[i].tsv;
@@ -963,11 +1234,14 @@ int main(void)
 		cmocka_unit_test(timestamp_rewritten_in_every_option_layout),
 		cmocka_unit_test(bad_option_length_is_dropped),
 		cmocka_unit_test(malformed_timestamp_is_left_untouched),
+		cmocka_unit_test(duplicate_timestamps_are_dropped),
+		cmocka_unit_test(bad_and_good_timestamp_rewrites_the_good_one),
 		cmocka_unit_test(rewrite_checksums_match_full_recompute),
 		cmocka_unit_test(add32_at_any_offset_matches_full_checksum),
 		cmocka_unit_test(add32_checksum_through_every_value),
 		cmocka_unit_test(syn_without_timestamps_is_not_touched),
 		cmocka_unit_test(seen_without_rewrite_only_tracks_ts_max),
+		cmocka_unit_test(implausible_jump_is_refused),
 		cmocka_unit_test(ts_max_is_newest_in_signed_order),
 	};
 

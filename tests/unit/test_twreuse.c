@@ -51,7 +51,8 @@ struct env {
 	uint64_t now;
 };
 
-static void env_init_seed(struct env *e, uint64_t seed)
+/* @maxq: the quarantine pool, which live TCP flows and detached entries share. */
+static void env_init_pool(struct env *e, uint64_t seed, uint32_t maxq)
 {
 	e->c = cfg_new();
 	assert_non_null(e->c);
@@ -64,7 +65,12 @@ static void env_init_seed(struct env *e, uint64_t seed)
 	e->svc->snat_all = true;
 	e->svc->tw_quarantine = CFG_INHERIT;
 	e->now = T0;
-	assert_int_equal(palloc_init(&e->pa, 0, 1, seed, 64, 4096, -1, T0), 0);
+	assert_int_equal(palloc_init(&e->pa, 0, 1, seed, 64, maxq, -1, T0), 0);
+}
+
+static void env_init_seed(struct env *e, uint64_t seed)
+{
+	env_init_pool(e, seed, 4096);
 }
 
 static void env_init(struct env *e)
@@ -177,7 +183,7 @@ static void seg(struct env *e, struct conn *c, enum flow_dir dir, uint8_t flags)
 	c->f.state = tcpstate_next(&c->f, dir, &sg);
 	palloc_on_segment(&e->pa, &c->f, DUR, e->now);
 	if (c->f.ts != 0 && pm.tcp_ts != 0)
-		tsrw_packet(&c->f, fr + pm.l4_off, &pm, dir);
+		assert_true(tsrw_packet(&c->f, fr + pm.l4_off, &pm, dir, e->now));
 	tcp = fr + pm.l4_off;
 	if (!opt)
 		return;
@@ -490,7 +496,10 @@ static void reuse_needs_a_clean_close(void **state)
 	}
 }
 
-/* Without rewriting the raw TSval is the proof: it must be newer, signed 32-bit. */
+/*
+ * Without rewriting the raw TSval is the proof: it must be newer, and by less
+ * than 2^30 (PALLOC_PROOF_MAX), since the backend's ts_recent may lag.
+ */
 static void reuse_needs_a_newer_tsval(void **state)
 {
 	static const struct {
@@ -502,7 +511,9 @@ static void reuse_needs_a_newer_tsval(void **state)
 		{ 1000, 1500, 1500, -ENOSPC },
 		{ 1000, 1500, 1500 + 0x80000000u, -ENOSPC }, /* half the circle away: older */
 		{ 1000, 1500, 1501, 0 },
-		{ 1000, 1500, 1500 + 0x7fffffffu, 0 },
+		{ 1000, 1500, 1500 + 0x3fffffffu, 0 },	     /* the margin's edge */
+		{ 1000, 1500, 1500 + 0x40000000u, -ENOSPC }, /* 2^30 ahead: no proof */
+		{ 1000, 1500, 1500 + 0x7fffffffu, -ENOSPC },
 		/* The clocks wrap: after the wrap is newer, before it older. */
 		{ 0xfffffff0u, 0xfffffffeu, 5, 0 },
 		{ 0xfffffff0u, 0xfffffffeu, 0xfffffff5u, -ENOSPC },
@@ -544,12 +555,17 @@ static void reuse_with_rewrite_starts_newer_than_the_old_flow(void **state)
 		snat_add(&e, 0, TF_SNAT, 5000, 5000);
 		at(&e, 100);
 		conn_open(&e, &a, 0xfff00000u, true);
-		/* A client clock far ahead of 1 kHz (1 MHz for 1000 s), or a slow one. */
-		data_at(&e, &a, 0xfff00000u + (fast ? 1000000000u : 3u));
-		at(&e, 200);
+		/* A client clock far ahead of 1 kHz (1 MHz for 1000 s, as fast as
+		 * tsrw lets a flow's TSval' advance), or a slow one; a segment
+		 * every 100 s. */
+		for (uint32_t k = 1; k <= 10; k++) {
+			at(&e, 100 + k * 100000u);
+			data_at(&e, &a, 0xfff00000u + k * (fast ? 100000000u : 1u));
+		}
+		at(&e, 1000200);
 		close_backend_first(&e, &a);
 		conn_end(&e, &a);
-		at(&e, 300);
+		at(&e, 1000300);
 		/* Its raw TSval is older than anything the old flow sent. */
 		conn_new(&n, BE1, 0xffe00000u);
 		assert_int_equal(conn_get(&e, &n), -ENOSPC);
@@ -668,29 +684,95 @@ static void proof_list(struct env *e, struct conn *c, int slot, uint16_t base, i
 
 static void at_most_reuse_look_entries_are_examined(void **state)
 {
-	struct conn c[PALLOC_REUSE_LOOK + 1], x, n;
+	(void)state;
+	/* The good entry is the LOOK-th: found; the (LOOK+1)-th: not looked at. */
+	for (int bad = PALLOC_REUSE_LOOK - 1; bad <= PALLOC_REUSE_LOOK; bad++) {
+		struct conn c[PALLOC_REUSE_LOOK + 1], n;
+		struct env e;
+		uint64_t t = 10;
+		bool found = bad < PALLOC_REUSE_LOOK;
+
+		env_init(&e);
+		snat_add(&e, 0, TF_SNAT, 5000, 5000);
+		proof_list(&e, c, 0, 5000, bad, &t);
+		conn_new(&n, BE1, 500);
+		assert_int_equal(conn_get(&e, &n), -ENOSPC);
+		assert_int_equal(conn_reuse(&e, &n, false), found ? 0 : -ENOSPC);
+		if (found)
+			assert_int_equal(sport(&n), 5000 + bad);
+		assert_int_equal(palloc_quarantine_used(&e.pa), bad + (found ? 0 : 1));
+		assert_int_equal(e.pa.reused_total, found);
+		env_free(&e);
+	}
+}
+
+/*
+ * The entries examined and refused go to the tail of the list: a good entry
+ * behind LOOK bad ones is found on the next attempt, and the bad ones stay.
+ */
+static void refused_entries_rotate_so_a_later_attempt_finds_the_good_one(void **state)
+{
+	struct conn c[PALLOC_REUSE_LOOK + 1], n, m;
 	struct env e;
 	uint64_t t = 10;
 
 	(void)state;
-	/* The good entry is the (LOOK+1)-th: never looked at. */
 	env_init(&e);
 	snat_add(&e, 0, TF_SNAT, 5000, 5000);
 	proof_list(&e, c, 0, 5000, PALLOC_REUSE_LOOK, &t);
 	conn_new(&n, BE1, 500);
 	assert_int_equal(conn_get(&e, &n), -ENOSPC);
 	assert_int_equal(conn_reuse(&e, &n, false), -ENOSPC);
-	assert_int_equal(palloc_quarantine_used(&e.pa), PALLOC_REUSE_LOOK + 1);
 	assert_int_equal(e.pa.reused_total, 0);
-	/* The head expires; a live flow takes its tuple: now the good one is the LOOK-th. */
-	assert_int_equal(at(&e, 10 + DUR), 1);
-	conn_new(&x, BE1, 500);
-	assert_int_equal(conn_get(&e, &x), 0);
-	assert_int_equal(sport(&x), 5000);
+	/* Nothing expired, nothing changed but the order. */
+	assert_int_equal(at(&e, t), 0);
 	assert_int_equal(conn_get(&e, &n), -ENOSPC);
 	assert_int_equal(conn_reuse(&e, &n, false), 0);
 	assert_int_equal(sport(&n), 5000 + PALLOC_REUSE_LOOK);
 	assert_int_equal(e.pa.reused_total, 1);
+	conn_syn(&e, &n, false);
+	/* The bad entries are all still held, and still no proof for this clock. */
+	assert_int_equal(palloc_quarantine_used(&e.pa), PALLOC_REUSE_LOOK);
+	for (int i = 0; i < PALLOC_REUSE_LOOK; i++)
+		assert_true(held(&e, &c[i]));
+	conn_new(&m, BE1, 600);
+	assert_int_equal(conn_get(&e, &m), -ENOSPC);
+	assert_int_equal(conn_reuse(&e, &m, false), -ENOSPC);
+	assert_int_equal(e.pa.reused_total, 1);
+	env_free(&e);
+}
+
+/*
+ * The quarantine pool full (palloc_get() says -ENOBUFS, the worker then tries
+ * palloc_reuse()): reuse takes a detached entry for a live flow, so the
+ * pool's use (q_detached + live_tcp) is unchanged.
+ */
+static void reuse_works_with_the_pool_full(void **state)
+{
+	struct env e;
+	struct conn a, b, n;
+	uint32_t used;
+
+	(void)state;
+	env_init_pool(&e, 0x7e05e, 2);
+	snat_add(&e, 0, TF_SNAT, 5000, 5002);
+	conn_proof(&e, &a, 1000, 1500, false);
+	conn_open(&e, &b, 1000, false);
+	assert_int_equal(e.pa.q_detached, 1);
+	assert_int_equal(e.pa.live_tcp, 1);
+	used = e.pa.q_detached + e.pa.live_tcp;
+	/* A tuple is free, but the pool is not. */
+	conn_new(&n, BE1, 2000);
+	assert_int_equal(conn_get(&e, &n), -ENOBUFS);
+	assert_int_equal(conn_reuse(&e, &n, false), 0);
+	assert_int_equal(sport(&n), sport(&a));
+	assert_int_equal(e.pa.reused_total, 1);
+	assert_int_equal(e.pa.q_detached, 0);
+	assert_int_equal(e.pa.live_tcp, 2);
+	assert_int_equal(e.pa.q_detached + e.pa.live_tcp, used);
+	assert_int_equal(palloc_quarantine_used(&e.pa), 0);
+	conn_syn(&e, &n, false);
+	assert_true(held(&e, &n));
 	env_free(&e);
 }
 
@@ -732,6 +814,8 @@ int main(void)
 		cmocka_unit_test(expired_entry_is_not_reusable),
 		cmocka_unit_test(entry_outside_the_range_is_skipped),
 		cmocka_unit_test(at_most_reuse_look_entries_are_examined),
+		cmocka_unit_test(refused_entries_rotate_so_a_later_attempt_finds_the_good_one),
+		cmocka_unit_test(reuse_works_with_the_pool_full),
 		cmocka_unit_test(reuse_look_limit_is_per_address),
 	};
 
