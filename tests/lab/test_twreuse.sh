@@ -19,10 +19,12 @@
 #      alloc failure; b1 holds at most 100 TIME_WAIT sockets toward the address, so at least
 #      200 connections were opened on a tuple b1 held in TIME_WAIT and b1 accepted them.
 #   P. tw-reuse on, rewriting off: the proof is the clients' own TSval (random per 4-tuple
-#      on Linux >= 6.18.y, so newer than a given old flow's about half the time): 300
-#      connections; b1's TcpExtPAWSTimewait and the clients' SYN retransmissions stay 0 (a
-#      tuple is never handed out without proof), tw_reuses grows, and at most a few
-#      connections are refused (no provable tuple among the oldest 8), none fails otherwise.
+#      on Linux >= 6.18.y, so newer than a given old flow's by less than 2^30, the proof's
+#      margin, about a quarter of the time): 300 connections; b1's TcpExtPAWSTimewait and
+#      the clients' SYN retransmissions stay 0 (a tuple is never handed out without proof),
+#      tw_reuses grows, and at most a fifth of the connections are refused (no provable
+#      tuple among the 8 looked at: about 0.75^8 = 10% of the 200 that need a reuse), none
+#      fails otherwise.
 # SNAT addresses: C 198.19.0.14, R .15, P .16 (no other test uses them). While the test runs,
 # "web" and "echo" may use only the lab's own pool (198.19.0.2, .3). At the end, also on
 # failure: twr is deleted, then the addresses (the test waits up to 15 s for them to finish
@@ -251,7 +253,7 @@ fails0=$TEST_FAILS
 addr_add "$ADDR_P"
 ctl_must service set "$TR_SVC" ts-rewrite off
 tr_run P "$ADDR_P" "$COUNT"
-maxfail=$((COUNT / 20))
+maxfail=$((COUNT / 5))
 few_refused() { [ "$R_FAIL" -le "$maxfail" ] && [ "$R_REFUSED" -eq "$R_FAIL" ]; }
 check "P (rewriting off): $R_OK/$COUNT succeeded, $R_FAIL refused or failed (want <= $maxfail, all refused: $R_REFUSED)" \
 	few_refused
