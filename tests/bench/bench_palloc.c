@@ -48,6 +48,7 @@
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
 
+#include "bench.h"
 #include "cfg.h"
 #include "flow.h"
 #include "palloc.h"
@@ -73,10 +74,6 @@
 static const unsigned int bench_pcts[] = { 0, 50, 90, 99, 100 };
 #define BENCH_NLEVELS (sizeof(bench_pcts) / sizeof(bench_pcts[0]))
 #define BENCH_TOP     (BENCH_NLEVELS - 2) /* the highest level that allocates */
-
-struct bench_stat {
-	double median, mean, p99;
-};
 
 struct bench_level {
 	unsigned int pct;
@@ -126,75 +123,9 @@ static void bench_die(const char *what)
 	exit(1);
 }
 
-static int bench_cmp_u32(const void *x, const void *y)
-{
-	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-
-	return a < b ? -1 : a > b;
-}
-
-static int bench_cmp_double(const void *x, const void *y)
-{
-	double a = *(const double *)x, b = *(const double *)y;
-
-	return a < b ? -1 : a > b;
-}
-
-/* Median, mean and 99th percentile of @n samples, less @overhead each (sorts @s). */
-static struct bench_stat bench_stat_of(uint32_t *s, uint32_t n, double overhead)
-{
-	struct bench_stat st;
-	double sum = 0;
-
-	qsort(s, n, sizeof(*s), bench_cmp_u32);
-	for (uint32_t i = 0; i < n; i++)
-		sum += s[i];
-	st.median = s[n / 2] - overhead;
-	st.mean = sum / n - overhead;
-	st.p99 = s[(uint64_t)n * 99 / 100] - overhead;
-	return st;
-}
-
-/* TSC ticks per second against CLOCK_MONOTONIC over ~100 ms; for the ns column only. */
-static double bench_tsc_hz(void)
-{
-	struct timespec t0, t1;
-	uint64_t c0, c1;
-	double ns;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	c0 = rte_rdtsc_precise();
-	do {
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		ns = (t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec);
-	} while (ns < 1e8);
-	c1 = rte_rdtsc_precise();
-	return (c1 - c0) * 1e9 / ns;
-}
-
-/* Stay on one CPU: a migration mid-window would time two TSCs. */
-static int bench_pin(void)
-{
-	int cpu = sched_getcpu();
-	cpu_set_t set;
-
-	if (cpu < 0)
-		return -1;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set) == 0 ? cpu : -1;
-}
-
 static void bench_timer_overhead(struct bench *b)
 {
-	for (uint32_t i = 0; i < b->iters; i++) {
-		uint64_t t0 = rte_rdtsc_precise();
-		uint64_t t1 = rte_rdtsc_precise();
-
-		b->tmp[i] = (uint32_t)(t1 - t0);
-	}
-	qsort(b->tmp, b->iters, sizeof(b->tmp[0]), bench_cmp_u32);
-	b->overhead = b->tmp[b->iters / 2];
+	b->overhead = bench_timer_overhead_of(b->tmp, b->iters);
 }
 
 static void bench_cfg(struct bench *b)
@@ -350,8 +281,8 @@ static void bench_run(struct bench *b)
 
 		if (lv->pct < 100)
 			bench_check_held(b, lv);
-		lv->alloc = bench_stat_of(lv->a, b->iters, b->overhead);
-		lv->release = bench_stat_of(lv->r, b->iters, b->overhead);
+		lv->alloc = bench_stat_of(lv->a, b->iters, b->overhead, 1);
+		lv->release = bench_stat_of(lv->r, b->iters, b->overhead, 1);
 		lv->pair_mean = lv->pair_count ? (double)lv->pair_cycles / lv->pair_count : 0;
 	}
 	b->ratio = b->lv[BENCH_TOP].alloc.median / b->lv[0].alloc.median;

@@ -104,6 +104,7 @@
 #include <rte_cycles.h>
 #include <rte_prefetch.h>
 
+#include "bench.h"
 #include "cfg.h"
 #include "flow.h"
 #include "nat.h"
@@ -155,10 +156,6 @@ struct bench_tuple {
 	uint32_t tsval;	  /* the client's, on its data segment */
 	uint32_t tsval_b; /* the backend's */
 	uint32_t ts_off;  /* the offset when rewritten; never 0 */
-};
-
-struct bench_stat {
-	double median, mean, p99;
 };
 
 /* A set of flows, shared by the cases: flow i plays case (i + rot) % BENCH_NCASES. */
@@ -230,75 +227,9 @@ static void *bench_alloc(size_t size)
 	return p;
 }
 
-static int bench_cmp_u32(const void *x, const void *y)
-{
-	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-
-	return a < b ? -1 : a > b;
-}
-
-static int bench_cmp_double(const void *x, const void *y)
-{
-	double a = *(const double *)x, b = *(const double *)y;
-
-	return a < b ? -1 : a > b;
-}
-
-/* Median, mean and 99th percentile of @n bursts, net of @overhead, per packet (sorts @s). */
-static struct bench_stat bench_stat_of(uint32_t *s, uint32_t n, double overhead)
-{
-	struct bench_stat st;
-	double sum = 0;
-
-	qsort(s, n, sizeof(*s), bench_cmp_u32);
-	for (uint32_t i = 0; i < n; i++)
-		sum += s[i];
-	st.median = (s[n / 2] - overhead) / BENCH_BURST;
-	st.mean = (sum / n - overhead) / BENCH_BURST;
-	st.p99 = (s[(uint64_t)n * 99 / 100] - overhead) / BENCH_BURST;
-	return st;
-}
-
-/* TSC ticks per second against CLOCK_MONOTONIC over ~100 ms; for the ns column only. */
-static double bench_tsc_hz(void)
-{
-	struct timespec t0, t1;
-	uint64_t c0, c1;
-	double ns;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	c0 = rte_rdtsc_precise();
-	do {
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		ns = (t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec);
-	} while (ns < 1e8);
-	c1 = rte_rdtsc_precise();
-	return (c1 - c0) * 1e9 / ns;
-}
-
-/* Stay on one CPU: a migration mid-window would time two TSCs. */
-static int bench_pin(void)
-{
-	int cpu = sched_getcpu();
-	cpu_set_t set;
-
-	if (cpu < 0)
-		return -1;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set) == 0 ? cpu : -1;
-}
-
 static void bench_timer_overhead(struct bench *b)
 {
-	for (uint32_t i = 0; i < BENCH_OVERHEAD_N; i++) {
-		uint64_t t0 = rte_rdtsc_precise();
-		uint64_t t1 = rte_rdtsc_precise();
-
-		b->tmp[i] = (uint32_t)(t1 - t0);
-	}
-	qsort(b->tmp, BENCH_OVERHEAD_N, sizeof(b->tmp[0]), bench_cmp_u32);
-	b->overhead = b->tmp[BENCH_OVERHEAD_N / 2];
+	b->overhead = bench_timer_overhead_of(b->tmp, BENCH_OVERHEAD_N);
 }
 
 /* ---- the path ---------------------------------------------------------- */
@@ -729,8 +660,9 @@ static void bench_run(struct bench *b)
 		for (uint32_t s = 0; s < b->nsets; s++)
 			for (int d = 0; d < 2; d++)
 				if (b->case_on[k] && b->dir_on[d])
-					b->cells[k][s][d].st = bench_stat_of(
-						b->cells[k][s][d].s, b->bursts, b->overhead);
+					b->cells[k][s][d].st =
+						bench_stat_of(b->cells[k][s][d].s, b->bursts,
+							      b->overhead, BENCH_BURST);
 }
 
 /* @a minus @b (cases) for set @s and direction @d, overall and per round. */

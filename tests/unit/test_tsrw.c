@@ -751,7 +751,8 @@ static uint8_t random_opts(uint8_t *o, uint8_t *ts, uint64_t *seed)
 	n = (uint8_t)((i + 3) & ~3);
 	n = (uint8_t)(n + 4 * (tf_rand(seed) % ((40u - n) / 4 + 1)));
 	eol = (uint8_t)(i + tf_rand(seed) % (n - i + 1u)); /* n - i: no EOL */
-	for (; i < n; i++)
+	/* n <= 40: the bound is spelled out for GCC's -O3 overflow check. */
+	for (; i < n && i < 40; i++)
 		o[i] = i < eol ? 1 : i == eol ? 0 : (uint8_t)tf_rand(seed);
 	return n;
 }
