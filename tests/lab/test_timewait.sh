@@ -45,7 +45,6 @@ TW_PORT=80
 TW_BACKEND="${LAB_BACKENDS[0]}:$LAB_HTTP_PORT"
 TW_NS_BACKEND=${LAB_NS_BACKENDS[0]}
 TW_PORTS=40000-40999
-LAB_POOL=198.19.0.2,198.19.0.3
 ADDR_A=198.19.0.4
 ADDR_B=198.19.0.5
 ADDR_C=198.19.0.6
@@ -56,143 +55,38 @@ COUNT=${TW_COUNT:-600}
 RATE=${TW_RATE:-10}
 COUNT_D=250
 RATE_D=25
-R_ADDR=
-SRC=$(
-	IFS=,
-	echo "${LAB_CLIENTS[*]:0:8}"
-)
-
-# nstat_get NS COUNTER : absolute value of a TCP counter in namespace NS (0 if absent).
-# -a: ignore the history file, -s: do not write one, -z: print zero counters too.
-nstat_get() {
-	nsx "$1" nstat -asz "$2" | awk -v c="$2" '$1 == c { v = $2 } END { print v + 0 }'
-}
-
-# snat_get ADDR KEY : one key of ADDR's entry in `show snat --json` (-1 if not listed).
-snat_get() {
-	json_get "$(ctl --json show snat)" "([s['$2'] for s in j if s['addr'] == '$1'] + [-1])[0]"
-}
-
-# ctl_must CMD... : a sluicectl command the test cannot do without.
-ctl_must() {
-	local err
-	if ! err=$(ctl "$@" 2>&1); then
-		fail "sluicectl $* refused: $err"
-		die "cannot continue without: sluicectl $*"
-	fi
-}
 
 # diag LABEL : what a reader needs when a run's check failed.
 diag() {
 	{
-		echo "--- diagnostics for run $1"
 		echo "client: $R_JSON"
 		echo "deltas: TcpExtTCPSynRetrans(client)=$R_RETRANS TcpExtPAWSTimewait(b1)=$R_PAWS" \
 			"alloc_failures($R_ADDR)=$R_AFAIL"
-		echo "client now: $(nsx "$LAB_NS_CLIENT" nstat -asz TcpExtTCPSynRetrans TcpExtPAWSActive | tail -n +2 | tr -s ' ' | tr '\n' ' ')"
-		echo "b1 now: $(nsx "$TW_NS_BACKEND" nstat -asz TcpExtPAWSTimewait TcpExtTW TcpExtTWKilled | tail -n +2 | tr -s ' ' | tr '\n' ' ')"
+		echo "client now: $(nstat_now "$LAB_NS_CLIENT" TcpExtTCPSynRetrans TcpExtPAWSActive)"
+		echo "b1 now: $(nstat_now "$TW_NS_BACKEND" TcpExtPAWSTimewait TcpExtTW TcpExtTWKilled)"
 		echo "b1 sockets in TIME-WAIT: $(nsx "$TW_NS_BACKEND" ss -Htan state time-wait | wc -l)"
-		echo "show snat: $(ctl --json show snat 2>&1)"
-		echo "show portspace $TW_SVC $TW_BACKEND: $(ctl --json show portspace "$TW_SVC" "$TW_BACKEND" 2>&1)"
-		echo "show drops: $(ctl --json show drops 2>&1)"
-		echo "show services $TW_SVC: $(ctl --json show services "$TW_SVC" 2>&1)"
-		echo "---"
-	} | sed 's/^/  /' >&2
+		show_now snat
+		show_now portspace "$TW_SVC" "$TW_BACKEND"
+		show_now drops
+		show_now services "$TW_SVC"
+	} | diag_out "run $1"
 }
 
-# tw_run LABEL ADDR COUNT RATE : COUNT paced connections to the tw VIP while tw may use only
-# SNAT address ADDR. Sets R_JSON (labclient's result), R_OK, R_FAIL, R_RETRANS, R_PAWS,
-# R_AFAIL (counter deltas), R_QUAR (quarantined on ADDR after the run), R_FAILMAX, R_ADDR.
-# Deletes the previous run's address (R_ADDR) once tw has moved on from it.
+# tw_run LABEL ADDR COUNT RATE : paced_run to the tw VIP via ADDR; also sets R_AFAIL
+# (ADDR's alloc_failures delta) and R_QUAR (quarantined on ADDR after the run).
 tw_run() {
-	local label=$1 addr=$2 count=$3 rate=$4 out pid rc=0 retrans0 paws0 afail0 secs
-	out="$TEST_TMP/run-$label.json"
-	ctl_must service set "$TW_SVC" snat "$addr"
-	# The previous run's address is no longer used by anything: let it drain meanwhile.
-	[ -z "${R_ADDR:-}" ] || addr_del "$R_ADDR"
-	R_ADDR=$addr
-	retrans0=$(nstat_get "$LAB_NS_CLIENT" TcpExtTCPSynRetrans)
-	paws0=$(nstat_get "$TW_NS_BACKEND" TcpExtPAWSTimewait)
-	afail0=$(snat_get "$addr" alloc_failures)
-	secs=$((count / rate + 1))
-	log "run $label: $count connections at $rate/s (~$secs s) via SNAT $addr"
-	# In the background, so a signal to the test is handled at once (bash runs traps only
-	# between foreground commands) and the client is ended by its pid.
-	ip netns exec "$LAB_NS_CLIENT" timeout $((secs + 40)) "$PY" "$LABCLIENT" http-paced \
-		--vip "$TW_VIP" --port "$TW_PORT" --src "$SRC" --count "$count" --rate "$rate" \
-		--connect-timeout 3 --timeout 3 --deadline $((secs + 15)) \
-		>"$out" 2>"$out.err" &
-	pid=$!
-	add_cleanup "kill $pid 2>/dev/null || true"
-	wait "$pid" || rc=$?
-	R_JSON=$(cat "$out")
-	if [ "$rc" -ne 0 ] || [ -z "$R_JSON" ]; then
-		R_JSON="{\"ok\": 0, \"fail\": $count, \"fail_latency_max_s\": 99, \"fail_kinds\": {}, \"errors\": [\"labclient exit $rc: $(tail -n 3 "$out.err" | tr '\n"' ' .')\"]}"
-	fi
-	R_OK=$(json_get "$R_JSON" 'j["ok"]')
-	R_FAIL=$(json_get "$R_JSON" 'j["fail"]')
-	R_FAILMAX=$(json_get "$R_JSON" 'j["fail_latency_max_s"]')
-	R_RETRANS=$(($(nstat_get "$LAB_NS_CLIENT" TcpExtTCPSynRetrans) - retrans0))
-	R_PAWS=$(($(nstat_get "$TW_NS_BACKEND" TcpExtPAWSTimewait) - paws0))
-	R_AFAIL=$(($(snat_get "$addr" alloc_failures) - afail0))
-	R_QUAR=$(snat_get "$addr" quarantined)
-	log "run $label: ok=$R_OK fail=$R_FAIL SynRetrans=+$R_RETRANS PAWSTimewait=+$R_PAWS" \
-		"alloc_failures=+$R_AFAIL quarantined=$R_QUAR" \
-		"slow_ok=$(json_get "$R_JSON" 'j.get("slow_ok")')" \
-		"ok_latency_max=$(json_get "$R_JSON" 'j.get("ok_latency_max_s")')s" \
-		"fail_latency_max=${R_FAILMAX}s fail_kinds=$(json_get "$R_JSON" 'j.get("fail_kinds")')"
+	local afail0
+	afail0=$(snat_get "$2" alloc_failures)
+	paced_run "$1" "$TW_SVC" "$TW_VIP" "$TW_PORT" "$TW_NS_BACKEND" "$2" "$3" "$4"
+	R_AFAIL=$(($(snat_get "$2" alloc_failures) - afail0))
+	R_QUAR=$(snat_get "$2" quarantined)
+	log "run $1: alloc_failures=+$R_AFAIL quarantined=$R_QUAR"
 }
 
-# addr_add ADDR PORTS : a fresh pool address for one run (deleted again by addr_del or at
-# the end, by teardown).
-addr_add() {
-	ctl_must snat add "$1" ports "$2" dev int
-	ADDED+=("$1")
-}
-# addr_del ADDR : done with ADDR. `snat del` lets its last flows (closed ones linger for
-# `set tcp timeout closed`, 10 s) end first; it is listed as draining until then.
-addr_del() {
-	ctl snat del "$1" >/dev/null 2>&1 || log "snat del $1 refused"
-}
-# teardown : tw goes first (`snat del` refuses a service's only address), then the
-# addresses this test added.
-TW_ADDED=0
-ADDED=()
-teardown() {
-	local a
-	if [ "$TW_ADDED" -eq 1 ]; then
-		ctl service del "$TW_SVC" >/dev/null 2>&1 || true
-	fi
-	for a in "${ADDED[@]}"; do
-		# Refused for one already deleted by addr_del: fine.
-		ctl snat del "$a" >/dev/null 2>&1 || true
-	done
-}
-# addrs_gone : wait (at most 15 s) until the deleted addresses have finished draining, so
-# that the next test sees conf/lab.conf's pool again.
-addrs_gone() {
-	local left
-	[ "${#ADDED[@]}" -gt 0 ] || return 0
-	for _ in $(seq 1 30); do
-		left=$(json_get "$(ctl --json show snat)" \
-			"' '.join(s['addr'] for s in j if s['addr'] in '${ADDED[*]}'.split())")
-		[ -z "$left" ] && return 0
-		sleep 0.5
-	done
-	log "still draining after 15 s: $left"
-}
-
-# Set-up. Cleanups run last-in first-out: teardown of tw and the addresses, then web and
-# echo get the whole pool back, then the wait for the addresses to go.
-add_cleanup addrs_gone
-for svc in web echo; do
-	ctl_must service set "$svc" snat "$LAB_POOL"
-	add_cleanup "ctl service set $svc snat all >/dev/null 2>&1 || log 'could not restore: service set $svc snat all'"
-done
-add_cleanup teardown
+# Set-up.
+own_snat_begin
 addr_add "$ADDR_A" "$TW_PORTS"
-ctl_must service add "$TW_SVC" vip "$TW_VIP" port "$TW_PORT" proto tcp sched rr snat "$ADDR_A"
-TW_ADDED=1
+svc_add "$TW_SVC" vip "$TW_VIP" port "$TW_PORT" proto tcp sched rr snat "$ADDR_A"
 ctl_must backend add "$TW_SVC" "$TW_BACKEND"
 
 # ---- A: quarantine on (default)
@@ -233,15 +127,11 @@ check "C (no timestamps): clients' TcpExtTCPSynRetrans moved by $R_RETRANS (want
 fails0=$TEST_FAILS
 addr_add "$ADDR_D" "$PORTS_D"
 tw_run D "$ADDR_D" "$COUNT_D" "$RATE_D"
-refused=$(json_get "$R_JSON" \
-	'sum(v for k, v in j.get("fail_kinds", {}).items() if k in ("ConnectionRefusedError", "ConnectionResetError"))')
 check "D: alloc_failures of $ADDR_D grew by $R_AFAIL (want > 0)" [ "$R_AFAIL" -gt 0 ]
-some_ok() { [ "$R_OK" -gt 0 ] && [ "$R_OK" -le "$NPORTS_D" ]; }
-all_refused() { [ "$R_FAIL" -gt 0 ] && [ "$refused" -eq "$R_FAIL" ]; }
-fast() { "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) < 0.5 else 1)' "$R_FAILMAX"; }
-check "D: $R_OK connections succeeded (want 1..$NPORTS_D: each tuple once per quarantine)" some_ok
-check "D: all $R_FAIL failed connections were refused or reset ($refused)" all_refused
-check "D: slowest refusal took ${R_FAILMAX}s (want < 0.5 s)" fast
+check "D: $R_OK connections succeeded (want 1..$NPORTS_D: each tuple once per quarantine)" \
+	ok_upto "$NPORTS_D"
+check "D: all $R_FAIL failed connections were refused or reset ($R_REFUSED)" all_refused
+check "D: slowest refusal took ${R_FAILMAX}s (want < 0.5 s)" refused_fast
 check "D: b1's TcpExtPAWSTimewait moved by $R_PAWS (want 0)" [ "$R_PAWS" -eq 0 ]
 [ "$TEST_FAILS" -eq "$fails0" ] || diag D
 

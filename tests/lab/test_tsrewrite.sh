@@ -55,7 +55,6 @@ BULK_BACKEND="${LAB_BACKENDS[0]}:$BULK_PORT"
 BULK_MB=64
 BULK_DIR="$LAB_RUN/b1-tsbulk"
 SYNTS="$LAB_TEST_DIR/synts.py"
-LAB_POOL=198.19.0.2,198.19.0.3
 ADDR_B=198.19.0.8
 ADDR_A=198.19.0.9
 ADDR_BULK=198.19.0.10
@@ -64,124 +63,30 @@ RATE=${TS_RATE:-12}
 # Connections that must have found their tuple in b1's TIME_WAIT (pigeonhole: b1 holds at
 # most NPORTS tuples of a run's address); at least 1, so a run too small to reuse fails.
 WANT_REUSE=$((COUNT - NPORTS > 0 ? COUNT - NPORTS : 1))
-R_ADDR=
-SRC=$(
-	IFS=,
-	echo "${LAB_CLIENTS[*]:0:8}"
-)
-
-# nstat_get NS COUNTER : absolute value of a TCP counter in namespace NS (0 if absent).
-# -a: ignore the history file, -s: do not write one, -z: print zero counters too.
-nstat_get() {
-	nsx "$1" nstat -asz "$2" | awk -v c="$2" '$1 == c { v = $2 } END { print v + 0 }'
-}
-
-# stat_get KEY : one key of `show stats --json`.
-stat_get() {
-	json_get "$(ctl --json show stats)" "j['$1']"
-}
-
-# ctl_must CMD... : a sluicectl command the test cannot do without.
-ctl_must() {
-	local err
-	if ! err=$(ctl "$@" 2>&1); then
-		fail "sluicectl $* refused: $err"
-		die "cannot continue without: sluicectl $*"
-	fi
-}
-
-# diag LABEL : what a reader needs when a run's check failed.
+# diag TITLE : what a reader needs when a check failed.
 diag() {
 	{
-		echo "--- diagnostics for $1"
 		echo "client: ${R_JSON:-}"
 		echo "deltas: TcpExtTCPSynRetrans(client)=${R_RETRANS:-} TcpExtPAWSTimewait(b1)=${R_PAWS:-}" \
 			"ts_flows_rewritten=${R_REWR:-} b1 TIME-WAIT sockets of ${R_ADDR:-}=${R_TW:-}"
-		echo "client now: $(nsx "$LAB_NS_CLIENT" nstat -asz TcpExtTCPSynRetrans TcpExtPAWSActive TcpExtPAWSEstab | tail -n +2 | tr -s ' ' | tr '\n' ' ')"
-		echo "b1 now: $(nsx "$TS_NS_BACKEND" nstat -asz TcpExtPAWSTimewait TcpExtPAWSEstab TcpExtTW | tail -n +2 | tr -s ' ' | tr '\n' ' ')"
-		echo "show snat: $(ctl --json show snat 2>&1)"
-		echo "show services: $(ctl --json show services 2>&1)"
-		echo "show settings: $(ctl --json show settings 2>&1)"
+		echo "client now: $(nstat_now "$LAB_NS_CLIENT" TcpExtTCPSynRetrans TcpExtPAWSActive TcpExtPAWSEstab)"
+		echo "b1 now: $(nstat_now "$TS_NS_BACKEND" TcpExtPAWSTimewait TcpExtPAWSEstab TcpExtTW)"
+		show_now snat
+		show_now services
+		show_now settings
 		echo "show stats: $(ctl --json show stats 2>&1 | cut -c 1-400)"
 		echo "show flows (first 5): $(ctl --json show flows limit 5 2>&1)"
-		echo "---"
-	} | sed 's/^/  /' >&2
+	} | diag_out "$1"
 }
 
-# ts_run LABEL ADDR COUNT RATE : COUNT paced connections to the tsrw VIP while tsrw may use
-# only SNAT address ADDR. Sets R_JSON (labclient's result), R_OK, R_FAIL, R_RETRANS, R_PAWS,
-# R_REWR (counter deltas), R_TW (b1's TIME-WAIT sockets toward ADDR after the run), R_ADDR.
-# Deletes the previous run's address (R_ADDR) once tsrw has moved on from it.
+# ts_run LABEL ADDR COUNT RATE : paced_run to the tsrw VIP via ADDR; also sets R_REWR (the
+# ts_flows_rewritten delta).
 ts_run() {
-	local label=$1 addr=$2 count=$3 rate=$4 out pid rc=0 retrans0 paws0 rewr0 secs
-	out="$TEST_TMP/run-$label.json"
-	ctl_must service set "$TS_SVC" snat "$addr"
-	[ -z "${R_ADDR:-}" ] || addr_del "$R_ADDR"
-	R_ADDR=$addr
-	retrans0=$(nstat_get "$LAB_NS_CLIENT" TcpExtTCPSynRetrans)
-	paws0=$(nstat_get "$TS_NS_BACKEND" TcpExtPAWSTimewait)
+	local rewr0
 	rewr0=$(stat_get ts_flows_rewritten)
-	secs=$((count / rate + 1))
-	log "run $label: $count connections at $rate/s (~$secs s) via SNAT $addr ports $TS_PORTS"
-	# In the background, so a signal to the test is handled at once (bash runs traps only
-	# between foreground commands) and the client is ended by its pid.
-	ip netns exec "$LAB_NS_CLIENT" timeout $((secs + 40)) "$PY" "$LABCLIENT" http-paced \
-		--vip "$TS_VIP" --port "$TS_PORT" --src "$SRC" --count "$count" --rate "$rate" \
-		--connect-timeout 3 --timeout 3 --deadline $((secs + 15)) \
-		>"$out" 2>"$out.err" &
-	pid=$!
-	add_cleanup "kill $pid 2>/dev/null || true"
-	wait "$pid" || rc=$?
-	R_JSON=$(cat "$out")
-	if [ "$rc" -ne 0 ] || [ -z "$R_JSON" ]; then
-		R_JSON="{\"ok\": 0, \"fail\": $count, \"fail_latency_max_s\": 99, \"fail_kinds\": {}, \"errors\": [\"labclient exit $rc: $(tail -n 3 "$out.err" | tr '\n"' ' .')\"]}"
-	fi
-	R_OK=$(json_get "$R_JSON" 'j["ok"]')
-	R_FAIL=$(json_get "$R_JSON" 'j["fail"]')
-	R_RETRANS=$(($(nstat_get "$LAB_NS_CLIENT" TcpExtTCPSynRetrans) - retrans0))
-	R_PAWS=$(($(nstat_get "$TS_NS_BACKEND" TcpExtPAWSTimewait) - paws0))
+	paced_run "$1" "$TS_SVC" "$TS_VIP" "$TS_PORT" "$TS_NS_BACKEND" "$2" "$3" "$4"
 	R_REWR=$(($(stat_get ts_flows_rewritten) - rewr0))
-	R_TW=$(nsx "$TS_NS_BACKEND" ss -Htan state time-wait "( sport = :$LAB_HTTP_PORT )" "dst $addr" | wc -l)
-	log "run $label: ok=$R_OK fail=$R_FAIL SynRetrans=+$R_RETRANS PAWSTimewait=+$R_PAWS" \
-		"ts_flows_rewritten=+$R_REWR b1_time_wait($addr)=$R_TW" \
-		"slow_ok=$(json_get "$R_JSON" 'j.get("slow_ok")')" \
-		"ok_latency_max=$(json_get "$R_JSON" 'j.get("ok_latency_max_s")')s" \
-		"fail_kinds=$(json_get "$R_JSON" 'j.get("fail_kinds")') elapsed=$(json_get "$R_JSON" 'j.get("elapsed_s")')s"
-}
-
-# addr_add ADDR PORTS : a fresh pool address (deleted again by addr_del or by teardown).
-addr_add() {
-	ctl_must snat add "$1" ports "$2" dev int
-	ADDED+=("$1")
-}
-# addr_del ADDR : done with ADDR; it drains until its last flows have ended.
-addr_del() {
-	ctl snat del "$1" >/dev/null 2>&1 || log "snat del $1 refused"
-}
-# teardown : the services first (`snat del` refuses a service's only address), then the
-# addresses this test added.
-SVCS_ADDED=()
-ADDED=()
-teardown() {
-	local s a
-	for s in "${SVCS_ADDED[@]}"; do
-		ctl service del "$s" >/dev/null 2>&1 || log "could not delete service $s"
-	done
-	for a in "${ADDED[@]}"; do
-		ctl snat del "$a" >/dev/null 2>&1 || true
-	done
-}
-# addrs_gone : wait (at most 15 s) until the deleted addresses have finished draining.
-addrs_gone() {
-	local left
-	[ "${#ADDED[@]}" -gt 0 ] || return 0
-	for _ in $(seq 1 30); do
-		left=$(json_get "$(ctl --json show snat)" \
-			"' '.join(s['addr'] for s in j if s['addr'] in '${ADDED[*]}'.split())")
-		[ -z "$left" ] && return 0
-		sleep 0.5
-	done
-	log "still draining after 15 s: $left"
+	log "run $1: ts_flows_rewritten=+$R_REWR"
 }
 
 # bulk_nginx_start : an nginx of this test in b1's namespace on BULK_BACKEND, serving
@@ -236,16 +141,10 @@ bulk_nginx_stop() {
 }
 
 # ---- set-up. Cleanups run last-in first-out.
-add_cleanup addrs_gone
-for svc in web echo; do
-	ctl_must service set "$svc" snat "$LAB_POOL"
-	add_cleanup "ctl service set $svc snat all >/dev/null 2>&1 || log 'could not restore: service set $svc snat all'"
-done
-add_cleanup teardown
+own_snat_begin
 add_cleanup bulk_nginx_stop
 addr_add "$ADDR_B" "$TS_PORTS"
-ctl_must service add "$TS_SVC" vip "$TS_VIP" port "$TS_PORT" proto tcp sched rr snat "$ADDR_B"
-SVCS_ADDED+=("$TS_SVC")
+svc_add "$TS_SVC" vip "$TS_VIP" port "$TS_PORT" proto tcp sched rr snat "$ADDR_B"
 ctl_must backend add "$TS_SVC" "$TS_BACKEND"
 ctl_must service set "$TS_SVC" tw-quarantine 0
 ctl_must service set "$TS_SVC" tw-reuse off
@@ -309,8 +208,7 @@ head -c $((BULK_MB << 20)) /dev/urandom >"$BULK_DIR/www/bulk.bin"
 chmod 644 "$BULK_DIR/www/bulk.bin"
 want_sum=$(sha256sum "$BULK_DIR/www/bulk.bin" | cut -d' ' -f1)
 addr_add "$ADDR_BULK" 40000-40099
-ctl_must service add "$BULK_SVC" vip "$TS_VIP" port "$BULK_PORT" proto tcp sched rr snat "$ADDR_BULK"
-SVCS_ADDED+=("$BULK_SVC")
+svc_add "$BULK_SVC" vip "$TS_VIP" port "$BULK_PORT" proto tcp sched rr snat "$ADDR_BULK"
 ctl_must backend add "$BULK_SVC" "$BULK_BACKEND"
 ctl_must service set "$BULK_SVC" ts-rewrite on
 # The download's SYN and SYN-ACK, on the client's and on b1's side of the balancer.
