@@ -14,8 +14,9 @@
  * option bits in its low bits, and the client echoes it to the backend as is.
  *
  * Checksums are updated incrementally; the option may sit at any byte offset
- * (nat_tcp_add32()). Packets whose timestamp option is malformed
- * (pkt_meta.tcp_ts_bad) have tcp_ts 0 and are never touched.
+ * (nat_tcp_add32()). Only the timestamp option Linux would use is touched
+ * (pkt_tcp_options(): one of length 10; others are ignored, and a packet
+ * with two is dropped before it gets here).
  */
 #ifndef SLUICE_TSRW_H
 #define SLUICE_TSRW_H

@@ -492,15 +492,6 @@ static void worker_forward(struct worker *w, const struct cfg *c, struct rte_mbu
 		return;
 	}
 	if (f->proto == IPPROTO_TCP) {
-		if (unlikely(pm->tcp_ts_bad))
-			w->stats.ts_malformed++;
-		if (f->ts != 0 && pm->tcp_ts != 0 &&
-		    unlikely(!tsrw_packet(f, frame + pm->l4_off, pm, dir, w->now_ms))) {
-			worker_drop(w, m, STATS_DROP_TS_IMPLAUSIBLE);
-			return;
-		}
-	}
-	if (f->proto == IPPROTO_TCP) {
 		const struct tcpstate_seg seg = {
 			.flags = pm->tcp_flags,
 			.seq = pm->tcp_seq,
@@ -508,6 +499,14 @@ static void worker_forward(struct worker *w, const struct cfg *c, struct rte_mbu
 			.len = (uint32_t)pm->l4_len - pm->tcp_hlen,
 		};
 
+		if (unlikely(pm->tcp_ts_bad))
+			w->stats.ts_malformed++;
+		/* Timestamps first: a segment they refuse must not move the state. */
+		if (f->ts != 0 && pm->tcp_ts != 0 &&
+		    unlikely(!tsrw_packet(f, frame + pm->l4_off, pm, dir, w->now_ms))) {
+			worker_drop(w, m, STATS_DROP_TS_IMPLAUSIBLE);
+			return;
+		}
 		state = tcpstate_next(f, dir, &seg);
 		palloc_on_segment(&w->palloc, f, cfg_tw_quarantine_ms(c, f->svc, f->svc_gen),
 				  w->now_ms);

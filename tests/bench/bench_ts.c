@@ -244,13 +244,6 @@ static __rte_always_inline int bench_forward(struct bench_dp *dp, struct flow_ta
 	if (unlikely(pm->ttl <= 1))
 		return -1;
 	if (f->proto == IPPROTO_TCP) {
-		if (unlikely(pm->tcp_ts_bad))
-			dp->ts_malformed++;
-		if (f->ts != 0 && pm->tcp_ts != 0 &&
-		    unlikely(!tsrw_packet(f, frame + pm->l4_off, pm, dir, dp->now_ms)))
-			return -1;
-	}
-	if (f->proto == IPPROTO_TCP) {
 		const struct tcpstate_seg seg = {
 			.flags = pm->tcp_flags,
 			.seq = pm->tcp_seq,
@@ -258,6 +251,11 @@ static __rte_always_inline int bench_forward(struct bench_dp *dp, struct flow_ta
 			.len = (uint32_t)pm->l4_len - pm->tcp_hlen,
 		};
 
+		if (unlikely(pm->tcp_ts_bad))
+			dp->ts_malformed++;
+		if (f->ts != 0 && pm->tcp_ts != 0 &&
+		    unlikely(!tsrw_packet(f, frame + pm->l4_off, pm, dir, dp->now_ms)))
+			return -1;
 		state = tcpstate_next(f, dir, &seg);
 		palloc_on_segment(&dp->pa, f, cfg_tw_quarantine_ms(dp->c, f->svc, f->svc_gen),
 				  dp->now_ms);
