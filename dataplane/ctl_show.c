@@ -78,18 +78,9 @@ static void ctl_lcore_net(uint16_t i, struct stats_lcore *net)
 	memset(net, 0, sizeof(*net));
 	if (w == NULL)
 		return;
-	net->rx_packets = ctl_since(w->stats.rx_packets, b->rx_packets);
-	net->tx_packets = ctl_since(w->stats.tx_packets, b->tx_packets);
-	net->flows_created = ctl_since(w->stats.flows_created, b->flows_created);
-	net->flows_expired = ctl_since(w->stats.flows_expired, b->flows_expired);
-	net->flows_closed = ctl_since(w->stats.flows_closed, b->flows_closed);
-	net->icmp_errors_translated =
-		ctl_since(w->stats.icmp_errors_translated, b->icmp_errors_translated);
-	net->icmp_sent = ctl_since(w->stats.icmp_sent, b->icmp_sent);
-	net->arp_requests_sent = ctl_since(w->stats.arp_requests_sent, b->arp_requests_sent);
-	net->ts_flows_rewritten = ctl_since(w->stats.ts_flows_rewritten, b->ts_flows_rewritten);
-	net->ts_malformed = ctl_since(w->stats.ts_malformed, b->ts_malformed);
-	net->tw_reuses = ctl_since(w->stats.tw_reuses, b->tw_reuses);
+#define CTL_NET(name) net->name = ctl_since(w->stats.name, b->name);
+	STATS_LCORE_COUNTERS(CTL_NET)
+#undef CTL_NET
 	for (int r = 0; r < STATS_DROP_COUNT; r++)
 		net->drops[r] = ctl_since(w->stats.drops[r], b->drops[r]);
 }
@@ -1044,17 +1035,9 @@ int ctl_show_stats(struct ctl_ctx *x, int argc, char **argv)
 		if (w != NULL && w->ft != NULL)
 			active[i] = flow_count(w->ft);
 		active_sum += active[i];
-		sum.rx_packets += net[i].rx_packets;
-		sum.tx_packets += net[i].tx_packets;
-		sum.flows_created += net[i].flows_created;
-		sum.flows_expired += net[i].flows_expired;
-		sum.flows_closed += net[i].flows_closed;
-		sum.icmp_errors_translated += net[i].icmp_errors_translated;
-		sum.icmp_sent += net[i].icmp_sent;
-		sum.arp_requests_sent += net[i].arp_requests_sent;
-		sum.ts_flows_rewritten += net[i].ts_flows_rewritten;
-		sum.ts_malformed += net[i].ts_malformed;
-		sum.tw_reuses += net[i].tw_reuses;
+#define CTL_SUM(name) sum.name += net[i].name;
+		STATS_LCORE_COUNTERS(CTL_SUM)
+#undef CTL_SUM
 		for (int r = 0; r < STATS_DROP_COUNT; r++)
 			sum.drops[r] += net[i].drops[r];
 	}
@@ -1063,28 +1046,12 @@ int ctl_show_stats(struct ctl_ctx *x, int argc, char **argv)
 	if (x->json) {
 		struct ctl_buf *o = x->out;
 
-		ctl_printf(o, "{\"flows_active\":%" PRIu64 ",", active_sum);
-		ctl_ju64(o, "flows_created", sum.flows_created);
-		ctl_printf(o, ",");
-		ctl_ju64(o, "flows_expired", sum.flows_expired);
-		ctl_printf(o, ",");
-		ctl_ju64(o, "flows_closed", sum.flows_closed);
-		ctl_printf(o, ",");
-		ctl_ju64(o, "rx_packets", sum.rx_packets);
-		ctl_printf(o, ",");
-		ctl_ju64(o, "tx_packets", sum.tx_packets);
-		ctl_printf(o, ",");
-		ctl_ju64(o, "icmp_errors_translated", sum.icmp_errors_translated);
-		ctl_printf(o, ",");
-		ctl_ju64(o, "icmp_sent", sum.icmp_sent);
-		ctl_printf(o, ",");
-		ctl_ju64(o, "arp_requests_sent", sum.arp_requests_sent);
-		ctl_printf(o, ",");
-		ctl_ju64(o, "ts_flows_rewritten", sum.ts_flows_rewritten);
-		ctl_printf(o, ",");
-		ctl_ju64(o, "ts_malformed", sum.ts_malformed);
-		ctl_printf(o, ",");
-		ctl_ju64(o, "tw_reuses", sum.tw_reuses);
+		ctl_printf(o, "{\"flows_active\":%" PRIu64, active_sum);
+#define CTL_JSON(name)      \
+	ctl_printf(o, ","); \
+	ctl_ju64(o, #name, sum.name);
+		STATS_LCORE_COUNTERS(CTL_JSON)
+#undef CTL_JSON
 		ctl_printf(o, ",\"drops_total\":%" PRIu64 ",\"drops\":{", drops);
 		for (int r = 0; r < STATS_DROP_COUNT; r++)
 			ctl_printf(o, "%s\"%s\":%" PRIu64, r ? "," : "",
@@ -1106,18 +1073,10 @@ int ctl_show_stats(struct ctl_ctx *x, int argc, char **argv)
 		return 0;
 	}
 	ctl_tab_row(&t, "COUNTER\tVALUE");
-	ctl_tab_row(&t, "rx_packets\t%" PRIu64, sum.rx_packets);
-	ctl_tab_row(&t, "tx_packets\t%" PRIu64, sum.tx_packets);
-	ctl_tab_row(&t, "flows_created\t%" PRIu64, sum.flows_created);
 	ctl_tab_row(&t, "flows_active\t%" PRIu64, active_sum);
-	ctl_tab_row(&t, "flows_expired\t%" PRIu64, sum.flows_expired);
-	ctl_tab_row(&t, "flows_closed\t%" PRIu64, sum.flows_closed);
-	ctl_tab_row(&t, "icmp_errors_translated\t%" PRIu64, sum.icmp_errors_translated);
-	ctl_tab_row(&t, "icmp_sent\t%" PRIu64, sum.icmp_sent);
-	ctl_tab_row(&t, "arp_requests_sent\t%" PRIu64, sum.arp_requests_sent);
-	ctl_tab_row(&t, "ts_flows_rewritten\t%" PRIu64, sum.ts_flows_rewritten);
-	ctl_tab_row(&t, "ts_malformed\t%" PRIu64, sum.ts_malformed);
-	ctl_tab_row(&t, "tw_reuses\t%" PRIu64, sum.tw_reuses);
+#define CTL_ROW(name) ctl_tab_row(&t, #name "\t%" PRIu64, sum.name);
+	STATS_LCORE_COUNTERS(CTL_ROW)
+#undef CTL_ROW
 	ctl_tab_row(&t, "drops\t%" PRIu64, drops);
 	ctl_tab_flush(&t, x->out);
 	ctl_printf(x->out, "\n");

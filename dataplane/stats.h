@@ -68,18 +68,31 @@ const char *stats_drop_name(enum stats_drop reason);
  */
 int stats_drop_lookup(const char *name);
 
+/*
+ * The per-lcore event counters, in the order "show stats" prints them; one
+ * list, so that "clear stats", the sums and both outputs cannot miss one.
+ *   flows_closed: removed before idling out (reset, backend down, replaced)
+ *   ts_flows_rewritten: TCP flows whose SYN got a timestamp offset
+ *   ts_malformed: TCP packets with a timestamp option of the wrong length
+ *   tw_reuses: quarantined tuples reused with timestamp proof
+ */
+#define STATS_LCORE_COUNTERS(X)   \
+	X(flows_created)          \
+	X(flows_expired)          \
+	X(flows_closed)           \
+	X(rx_packets)             \
+	X(tx_packets)             \
+	X(icmp_errors_translated) \
+	X(icmp_sent)              \
+	X(arp_requests_sent)      \
+	X(ts_flows_rewritten)     \
+	X(ts_malformed)           \
+	X(tw_reuses)
+
 struct stats_lcore {
-	uint64_t rx_packets;
-	uint64_t tx_packets;
-	uint64_t flows_created;
-	uint64_t flows_expired;
-	uint64_t flows_closed; /* removed before idling out: reset, backend down */
-	uint64_t icmp_errors_translated;
-	uint64_t icmp_sent;
-	uint64_t arp_requests_sent;
-	uint64_t ts_flows_rewritten; /* TCP flows whose timestamps are rewritten */
-	uint64_t ts_malformed;	     /* TCP packets with a bad timestamp option, left untouched */
-	uint64_t tw_reuses;	     /* quarantined tuples reused with timestamp proof */
+#define STATS_LCORE_FIELD(name) uint64_t name;
+	STATS_LCORE_COUNTERS(STATS_LCORE_FIELD)
+#undef STATS_LCORE_FIELD
 	uint64_t drops[STATS_DROP_COUNT];
 } __attribute__((aligned(64)));
 
