@@ -70,15 +70,30 @@ struct worker *worker_create(unsigned int lcore, uint16_t idx, uint16_t count,
 	if (w->neigh == NULL || w->learn == NULL || w->ft == NULL ||
 	    palloc_init(&w->palloc, idx, count, rte_rdtsc() ^ ((uint64_t)lcore << 32),
 			lim->max_spaces, lim->max_quarantine, socket, worker_clock_ms()) < 0) {
-		palloc_free(&w->palloc);
-		flow_table_free(w->ft);
-		rte_ring_free(w->learn);
-		rte_free(w->neigh);
-		rte_free(w);
+		worker_free(w);
 		return NULL;
 	}
 	neigh_init(w->neigh);
 	return w;
+}
+
+void worker_free(struct worker *w)
+{
+	if (w == NULL)
+		return;
+	palloc_free(&w->palloc);
+	flow_table_free(w->ft);
+	rte_ring_free(w->learn);
+	rte_free(w->neigh);
+	rte_free(w);
+}
+
+void worker_start(struct worker *w)
+{
+	w->drain_tsc = rte_get_tsc_hz() / 1000000 * WORKER_DRAIN_US;
+	w->now_ms = worker_clock_ms();
+	w->last_timer_ms = w->now_ms;
+	w->last_drain_tsc = rte_rdtsc();
 }
 
 /* ---- output ---------------------------------------------------------- */
@@ -788,10 +803,7 @@ int worker_main(void *arg)
 	rte_rcu_qsbr_thread_register(cfg_rcu, w->idx);
 	rte_rcu_qsbr_thread_online(cfg_rcu, w->idx);
 	nports = cfg_current()->nports;
-	worker_clock_ms();
-	w->drain_tsc = rte_get_tsc_hz() / 1000000 * WORKER_DRAIN_US;
-	w->now_ms = worker_clock_ms();
-	w->last_timer_ms = w->now_ms;
+	worker_start(w);
 	while (!worker_quit) {
 		worker_poll(w, nports);
 		/* Nothing from the snapshot is kept past this point. */

@@ -83,6 +83,12 @@ struct worker_limits {
 struct worker *worker_create(unsigned int lcore, uint16_t idx, uint16_t count,
 			     const struct worker_limits *lim, struct rte_mempool *pool);
 
+/* Free a worker that no lcore runs (NULL is fine). */
+void worker_free(struct worker *w);
+
+/* Ready @w's clocks for its first worker_poll(); worker_main() starts with it. */
+void worker_start(struct worker *w);
+
 /* lcore entry point; @arg is the struct worker. Returns when worker_quit. */
 int worker_main(void *arg);
 
