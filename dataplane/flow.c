@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_prefetch.h>
+
 #include "flow.h"
 #include "mem.h"
 
@@ -17,6 +19,7 @@ struct flow_table {
 	uint32_t capacity;
 	uint32_t count;
 	uint32_t free_head;
+	uint32_t gen; /* changes on every insert and remove */
 	uint32_t lru_head[FLOW_CLASS_COUNT];
 	uint32_t lru_tail[FLOW_CLASS_COUNT];
 	size_t size;
@@ -108,14 +111,59 @@ static int64_t flow_slot_find(const struct flow_table *ft, const struct flow_key
 	}
 }
 
-struct flow *flow_lookup(const struct flow_table *ft, const struct flow_key *k, enum flow_dir *dir)
+struct flow *flow_lookup_hash(const struct flow_table *ft, const struct flow_key *k, uint32_t hash,
+			      enum flow_dir *dir)
 {
-	int64_t i = flow_slot_find(ft, k, flow_key_hash(k));
+	int64_t i = flow_slot_find(ft, k, hash);
 
 	if (i < 0)
 		return NULL;
 	*dir = (enum flow_dir)(ft->slots[i].ref & 1);
 	return &ft->flows[(ft->slots[i].ref >> 1) - 1];
+}
+
+struct flow *flow_lookup(const struct flow_table *ft, const struct flow_key *k, enum flow_dir *dir)
+{
+	return flow_lookup_hash(ft, k, flow_key_hash(k), dir);
+}
+
+void flow_prefetch_slots(const struct flow_table *ft, const uint32_t *hash, const uint8_t *want,
+			 uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (want[i])
+			rte_prefetch0(&ft->slots[hash[i] & ft->mask]);
+}
+
+void flow_lookup_burst(const struct flow_table *ft, const struct flow_key *k, const uint32_t *hash,
+		       const uint8_t *want, uint32_t n, struct flow **f, uint8_t *dir)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		enum flow_dir d = FLOW_DIR_FWD;
+
+		f[i] = want[i] ? flow_lookup_hash(ft, &k[i], hash[i], &d) : NULL;
+		dir[i] = (uint8_t)d;
+		if (f[i] != NULL) {
+			rte_prefetch0(f[i]);
+			rte_prefetch0((const uint8_t *)f[i] + RTE_CACHE_LINE_SIZE);
+		}
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const struct flow *g = f[i];
+
+		/* Nothing to relink when it is its list's tail (flow_touch()). */
+		if (g == NULL || ft->lru_tail[g->state] == flow_idx(ft, g))
+			continue;
+		if (g->lru_prev != FLOW_NONE)
+			rte_prefetch0(&ft->flows[g->lru_prev].lru_next);
+		if (g->lru_next != FLOW_NONE)
+			rte_prefetch0(&ft->flows[g->lru_next].lru_prev);
+	}
+}
+
+uint32_t flow_table_gen(const struct flow_table *ft)
+{
+	return ft->gen;
 }
 
 static void flow_slot_put(struct flow_table *ft, uint32_t h, uint32_t ref)
@@ -218,6 +266,7 @@ int flow_insert(struct flow_table *ft, struct flow *f, uint64_t now_ms)
 	flow_lru_append(ft, f);
 	__atomic_store_n(&ft->in_use[idx], 1, __ATOMIC_RELEASE);
 	ft->count++;
+	ft->gen++;
 	return 0;
 }
 
@@ -237,6 +286,7 @@ void flow_remove(struct flow_table *ft, struct flow *f)
 	flow_lru_unlink(ft, f);
 	__atomic_store_n(&ft->in_use[idx], 0, __ATOMIC_RELEASE);
 	ft->count--;
+	ft->gen++;
 	flow_discard(ft, f);
 }
 

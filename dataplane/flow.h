@@ -121,6 +121,22 @@ void flow_key_of(const struct flow *f, enum flow_dir dir, struct flow_key *k);
 /* Find the flow a packet with key @k belongs to; stores its direction. */
 struct flow *flow_lookup(const struct flow_table *ft, const struct flow_key *k, enum flow_dir *dir);
 
+/*
+ * A burst in stages (worker_process()): flow_prefetch_slots() for the hashed
+ * keys, then flow_lookup_burst(), which looks them all up, prefetches the
+ * flows found and then their LRU neighbours (which flow_touch() writes), so
+ * the cache misses of a burst overlap instead of following one another. Only
+ * entries with @want[i] set are used. A result stays valid while
+ * flow_table_gen() is what it was: every insert and remove changes it.
+ */
+void flow_prefetch_slots(const struct flow_table *ft, const uint32_t *hash, const uint8_t *want,
+			 uint32_t n);
+void flow_lookup_burst(const struct flow_table *ft, const struct flow_key *k, const uint32_t *hash,
+		       const uint8_t *want, uint32_t n, struct flow **f, uint8_t *dir);
+struct flow *flow_lookup_hash(const struct flow_table *ft, const struct flow_key *k, uint32_t hash,
+			      enum flow_dir *dir);
+uint32_t flow_table_gen(const struct flow_table *ft);
+
 /* A zeroed flow from the free list, not yet in the table; NULL if full. */
 struct flow *flow_new(struct flow_table *ft);
 

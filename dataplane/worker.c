@@ -675,24 +675,16 @@ static void worker_learn_drain(struct worker *w, const struct cfg *c)
 
 /* ---- the loop -------------------------------------------------------- */
 
-static void worker_ipv4(struct worker *w, const struct cfg *c, struct rte_mbuf *m,
-			struct pkt_meta *pm, uint16_t port)
+/*
+ * A TCP or UDP packet to own address @pm->dst (kmap "local" bits @bits), and
+ * the flow its key found (NULL: none) in direction @dir.
+ */
+static void worker_l4(struct worker *w, const struct cfg *c, struct rte_mbuf *m,
+		      const struct pkt_meta *pm, uint16_t port, uint32_t bits, struct flow *f,
+		      enum flow_dir dir)
 {
-	struct flow_key k;
-	enum flow_dir dir;
-	struct flow *f;
-	uint32_t bits, svc;
+	uint32_t svc;
 
-	if (!kmap_get(c->local, pm->dst, &bits)) {
-		worker_drop(w, m, STATS_DROP_IP_NOT_LOCAL);
-		return;
-	}
-	if (pm->proto == IPPROTO_ICMP) {
-		worker_icmp(w, c, m, pm, port);
-		return;
-	}
-	flow_key_set(&k, pm->proto, pm->src, pm->sport, pm->dst, pm->dport);
-	f = flow_lookup(w->ft, &k, &dir);
 	if (likely(f != NULL)) {
 		/* A client SYN or datagram may open a new connection on the tuple. */
 		bool opens = dir == FLOW_DIR_FWD &&
@@ -727,25 +719,92 @@ static void worker_ipv4(struct worker *w, const struct cfg *c, struct rte_mbuf *
 	worker_drop(w, m, (bits & CFG_LOCAL_SNAT) ? STATS_DROP_NO_FLOW : STATS_DROP_NO_SERVICE);
 }
 
-void worker_process(struct worker *w, const struct cfg *c, uint16_t port, struct rte_mbuf **pkts,
-		    uint16_t n)
-{
-	struct pkt_meta pm;
+/* What the first pass over a burst found a packet to be. */
+enum worker_kind {
+	WORKER_DONE, /* dropped already */
+	WORKER_ARP,
+	WORKER_ICMP,
+	WORKER_L4, /* TCP or UDP to an own address: its key is hashed */
+};
 
+/*
+ * One burst in three passes, so that the cache misses of its packets
+ * overlap: parse each and hash its flow key (the packet headers were
+ * prefetched first); prefetch the hash slots, then look up all the keys and
+ * prefetch the flows and their LRU neighbours (flow_lookup_burst()); then
+ * handle each packet in order. A packet whose flow an earlier one of the
+ * burst created or ended is looked up again (flow_table_gen()).
+ */
+static void worker_burst(struct worker *w, const struct cfg *c, uint16_t port,
+			 struct rte_mbuf **pkts, uint16_t n)
+{
+	struct pkt_meta pm[WORKER_BURST];
+	struct flow_key key[WORKER_BURST];
+	uint32_t hash[WORKER_BURST], bits[WORKER_BURST], gen;
+	struct flow *fl[WORKER_BURST];
+	uint8_t kind[WORKER_BURST], dir[WORKER_BURST], want[WORKER_BURST];
+
+	for (uint16_t i = 0; i < n; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 
-		if (i + 1 < n)
-			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
-		if (pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_data_len(m), &pm) < 0) {
-			worker_drop(w, m, pm.drop);
+		kind[i] = WORKER_DONE;
+		want[i] = 0;
+		if (pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_data_len(m), &pm[i]) <
+		    0) {
+			worker_drop(w, m, pm[i].drop);
 			continue;
 		}
-		if (pm.kind == PKT_ARP)
-			worker_arp(w, c, m, port);
-		else
-			worker_ipv4(w, c, m, &pm, port);
+		if (pm[i].kind == PKT_ARP) {
+			kind[i] = WORKER_ARP;
+			continue;
+		}
+		if (!kmap_get(c->local, pm[i].dst, &bits[i])) {
+			worker_drop(w, m, STATS_DROP_IP_NOT_LOCAL);
+			continue;
+		}
+		if (pm[i].proto == IPPROTO_ICMP) {
+			kind[i] = WORKER_ICMP;
+			continue;
+		}
+		kind[i] = WORKER_L4;
+		want[i] = 1;
+		flow_key_set(&key[i], pm[i].proto, pm[i].src, pm[i].sport, pm[i].dst, pm[i].dport);
+		hash[i] = flow_key_hash(&key[i]);
 	}
+	flow_prefetch_slots(w->ft, hash, want, n);
+	flow_lookup_burst(w->ft, key, hash, want, n, fl, dir);
+	gen = flow_table_gen(w->ft);
+	for (uint16_t i = 0; i < n; i++) {
+		switch (kind[i]) {
+		case WORKER_ARP:
+			worker_arp(w, c, pkts[i], port);
+			break;
+		case WORKER_ICMP:
+			worker_icmp(w, c, pkts[i], &pm[i], port);
+			break;
+		case WORKER_L4: {
+			enum flow_dir d = (enum flow_dir)dir[i];
+			struct flow *f = fl[i];
+
+			if (unlikely(flow_table_gen(w->ft) != gen))
+				f = flow_lookup_hash(w->ft, &key[i], hash[i], &d);
+			worker_l4(w, c, pkts[i], &pm[i], port, bits[i], f, d);
+			break;
+		}
+		default:
+			break;
+		}
+	}
+}
+
+void worker_process(struct worker *w, const struct cfg *c, uint16_t port, struct rte_mbuf **pkts,
+		    uint16_t n)
+{
+	for (uint16_t i = 0; i < n; i += WORKER_BURST)
+		worker_burst(w, c, port, pkts + i,
+			     (uint16_t)(n - i < WORKER_BURST ? n - i : WORKER_BURST));
 }
 
 static void worker_timers(struct worker *w, const struct cfg *c)

@@ -53,7 +53,7 @@ struct worker {
 	uint64_t drain_tsc; /* TSC cycles between tx buffer drains */
 	uint64_t last_drain_tsc;
 	uint64_t last_timer_ms;
-	uint64_t icmp_tat_us; /* rate limit of packets we originate */
+	uint64_t icmp_tat_us;	/* rate limit of packets we originate */
 	struct palloc palloc;
 	struct flow_table *ft;
 	struct neigh_table *neigh;
