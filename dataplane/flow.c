@@ -312,6 +312,34 @@ struct flow *flow_expired(struct flow_table *ft, uint64_t now_ms,
 	return NULL;
 }
 
+uint32_t flow_expired_burst(struct flow_table *ft, uint64_t now_ms,
+			    const uint64_t timeout_ms[FLOW_CLASS_COUNT], struct flow **out,
+			    uint32_t max)
+{
+	uint32_t n = 0;
+
+	for (int c = 0; c < FLOW_CLASS_COUNT && n < max; c++) {
+		uint32_t h = ft->lru_head[c];
+
+		while (h != FLOW_NONE && n < max &&
+		       ft->flows[h].last_ms + timeout_ms[c] <= now_ms) {
+			out[n++] = &ft->flows[h];
+			h = ft->flows[h].lru_next;
+			if (h != FLOW_NONE)
+				rte_prefetch0(&ft->flows[h]);
+		}
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		for (int d = FLOW_DIR_FWD; d <= FLOW_DIR_REV; d++) {
+			struct flow_key k;
+
+			flow_key_of(out[i], (enum flow_dir)d, &k);
+			rte_prefetch0(&ft->slots[flow_key_hash(&k) & ft->mask]);
+		}
+	}
+	return n;
+}
+
 uint32_t flow_count(const struct flow_table *ft)
 {
 	return ft->count;

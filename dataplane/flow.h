@@ -162,6 +162,16 @@ void flow_touch(struct flow_table *ft, struct flow *f, uint8_t state, uint64_t n
 struct flow *flow_expired(struct flow_table *ft, uint64_t now_ms,
 			  const uint64_t timeout_ms[FLOW_CLASS_COUNT]);
 
+/*
+ * Up to @max flows idle for at least their class's timeout, from the heads
+ * of the class lists, into @out; their hash slots are prefetched, so that
+ * removing them one after the other does not wait for each slot in turn.
+ * The caller must flow_remove() (or touch) every one before calling again.
+ */
+uint32_t flow_expired_burst(struct flow_table *ft, uint64_t now_ms,
+			    const uint64_t timeout_ms[FLOW_CLASS_COUNT], struct flow **out,
+			    uint32_t max);
+
 uint32_t flow_count(const struct flow_table *ft);
 uint32_t flow_capacity(const struct flow_table *ft);
 /* Entry @i (0 <= i < capacity) if in use, else NULL. */

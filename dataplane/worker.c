@@ -32,9 +32,9 @@ struct worker_learn {
 static_assert(sizeof(struct worker_learn) % 4 == 0, "ring elements are multiples of 4 bytes");
 
 #define WORKER_LEARN_RING	 1024
-#define WORKER_EXPIRE_BUDGET	 256
-#define WORKER_QUARANTINE_BUDGET 4096 /* per timer tick: 400,000 tuples per second */
-#define WORKER_TIMER_MS		 10
+#define WORKER_EXPIRE_BUDGET	 (4 * WORKER_BURST) /* idle flows ended per poll, at most */
+#define WORKER_QUARANTINE_BUDGET (4 * WORKER_BURST) /* quarantined tuples freed per poll */
+#define WORKER_TIMER_MS		 10		    /* the neighbour timers */
 #define WORKER_ICMP_BURST	 100
 
 static uint64_t worker_tsc_per_ms;
@@ -807,21 +807,35 @@ void worker_process(struct worker *w, const struct cfg *c, uint16_t port, struct
 			     (uint16_t)(n - i < WORKER_BURST ? n - i : WORKER_BURST));
 }
 
-static void worker_timers(struct worker *w, const struct cfg *c)
+/*
+ * Idle flows and quarantined tuples whose time is up, a bounded number per
+ * call: again at the next poll while there is a backlog, else once a
+ * millisecond. Four bursts' worth per poll outpaces the new flows a poll can
+ * bring (a burst per port, two ports in the usual set-up).
+ */
+static void worker_expire(struct worker *w, const struct cfg *c)
 {
+	struct flow *fl[WORKER_BURST];
 	uint64_t to[FLOW_CLASS_COUNT];
-	struct flow *f;
+	uint32_t n = 0, k, q;
 
 	for (int s = 0; s < CFG_TCP_STATE_COUNT; s++)
 		to[s] = (uint64_t)c->to.tcp[s] * 1000;
 	to[FLOW_UDP] = (uint64_t)c->to.udp * 1000;
-	for (int i = 0; i < WORKER_EXPIRE_BUDGET; i++) {
-		f = flow_expired(w->ft, w->now_ms, to);
-		if (f == NULL)
-			break;
-		worker_flow_end(w, c, f, true);
-	}
-	palloc_expire(&w->palloc, w->now_ms, WORKER_QUARANTINE_BUDGET);
+	do {
+		k = flow_expired_burst(w->ft, w->now_ms, to, fl, WORKER_BURST);
+		for (uint32_t i = 0; i < k; i++)
+			worker_flow_end(w, c, fl[i], true);
+		n += k;
+	} while (k == WORKER_BURST && n < WORKER_EXPIRE_BUDGET);
+	q = palloc_expire(&w->palloc, w->now_ms, WORKER_QUARANTINE_BUDGET);
+	w->expire_due_ms = n == WORKER_EXPIRE_BUDGET || q == WORKER_QUARANTINE_BUDGET ?
+				   w->now_ms :
+				   w->now_ms + 1;
+}
+
+static void worker_timers(struct worker *w)
+{
 	neigh_timer(w->neigh, w->now_ms, worker_arp_request, worker_neigh_drop, w);
 }
 
@@ -846,8 +860,10 @@ void worker_poll(struct worker *w, uint16_t nports)
 			worker_flush(w, p);
 		w->last_drain_tsc = tsc;
 	}
+	if (w->now_ms >= w->expire_due_ms)
+		worker_expire(w, c);
 	if (w->now_ms - w->last_timer_ms >= WORKER_TIMER_MS) {
-		worker_timers(w, c);
+		worker_timers(w);
 		w->last_timer_ms = w->now_ms;
 	}
 }

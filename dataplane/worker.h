@@ -9,7 +9,8 @@
  *
  * Loop: for each port, rx burst -> parse -> classify -> translate -> buffered
  * tx; then drain the ARP inbox, flush tx buffers when the drain tick passed,
- * expire flows, advance ARP retries, and report an RCU quiescent state. The
+ * expire flows and quarantined tuples (once a millisecond, every poll while
+ * behind), advance ARP retries, and report an RCU quiescent state. The
  * clock (`now_ms`) and the config snapshot are read once per iteration.
  */
 #ifndef SLUICE_WORKER_H
@@ -53,6 +54,7 @@ struct worker {
 	uint64_t drain_tsc; /* TSC cycles between tx buffer drains */
 	uint64_t last_drain_tsc;
 	uint64_t last_timer_ms;
+	uint64_t expire_due_ms; /* next look for idle flows and expired quarantines */
 	uint64_t icmp_tat_us;	/* rate limit of packets we originate */
 	struct palloc palloc;
 	struct flow_table *ft;
