@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # install_deps: make sure every Debian 12 package the build, the lab and the demo need is
-# present. Installs only what `dpkg -s` reports missing; runs `apt-get update` only then.
+# present. Installs only what dpkg-query reports missing; runs `apt-get update` only then.
 #
 # Used by tools/test and tools/demo. Requires root.
 
@@ -13,7 +13,9 @@ SLUICE_DEPS=(
 install_deps() {
 	local p missing=()
 	for p in "${SLUICE_DEPS[@]}"; do
-		if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'; then
+		# One line, read whole: `dpkg -s | grep -q` under pipefail fails whenever grep
+		# quits before dpkg has written everything (SIGPIPE, status 141).
+		if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
 			missing+=("$p")
 		fi
 	done
