@@ -61,7 +61,6 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
-#include "bench.h"
 #include "cfg.h"
 #include "ctl.h"
 #include "flow.h"
@@ -918,13 +917,15 @@ static void bn_udp_flows(struct bn *b, uint64_t measure_ms)
 
 static void bn_usage(FILE *f)
 {
-	fprintf(f, "usage: bench_dp [--quick] [--iters N] [--flows N[,N...]] [--seconds S]\n"
-		   "  --quick      1k and 100k flows, fewer packets, 1 s of connections\n"
-		   "  --iters N    timed packets per established row and for the floor\n"
-		   "               (default 640000, --quick 64000)\n"
-		   "  --flows LIST established flow counts (default 1000,100000,1000000)\n"
-		   "  --seconds S  measured seconds of the conn and udp cases (default 4)\n"
-		   "Prints one JSON document on stdout (tools/bench formats it).\n");
+	fprintf(f,
+		"usage: bench_dp [--quick] [--iters N] [--flows N[,N...]] [--seconds S] [--only CASE]\n"
+		"  --quick      1k and 100k flows, fewer packets, 1 s of connections\n"
+		"  --iters N    timed packets per established row and for the floor\n"
+		"               (default 640000, --quick 64000)\n"
+		"  --flows LIST established flow counts (default 1000,100000,1000000)\n"
+		"  --seconds S  measured seconds of the conn and udp cases (default 4)\n"
+		"  --only CASE  floor, est, conn or udp alone (for profiling)\n"
+		"Prints one JSON document on stdout (tools/bench formats it).\n");
 }
 
 /* The inverse of BN_ISN_MUL modulo 2^32 (Newton), to name flows by their ISN. */
@@ -943,6 +944,7 @@ int main(int argc, char **argv)
 						  { "iters", required_argument, NULL, 'i' },
 						  { "flows", required_argument, NULL, 'f' },
 						  { "seconds", required_argument, NULL, 's' },
+						  { "only", required_argument, NULL, 'o' },
 						  { "help", no_argument, NULL, 'h' },
 						  { NULL, 0, NULL, 0 } };
 	uint32_t flows[8] = { 1000, 100000, 1000000 }, nflows = 3;
@@ -960,6 +962,7 @@ int main(int argc, char **argv)
 			"--no-telemetry",
 			"--file-prefix",
 			prefix };
+	const char *only = NULL;
 	int opt, c;
 
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -992,6 +995,12 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
+		case 'o':
+			only = optarg;
+			if (strcmp(only, "floor") != 0 && strcmp(only, "est") != 0 &&
+			    strcmp(only, "conn") != 0 && strcmp(only, "udp") != 0)
+				goto usage;
+			break;
 		case 'h':
 			bn_usage(stdout);
 			return 0;
@@ -1027,16 +1036,22 @@ int main(int argc, char **argv)
 		"{\n  \"tsc_hz\": %.0f, \"cpu\": %s, \"burst\": %d, \"quick\": %s,\n"
 		"  \"cases\": [",
 		b.hz, cpu, WORKER_BURST, b.quick ? "true" : "false");
-	fprintf(stderr, "bench_dp: floor\n");
-	bn_floor(&b);
-	for (uint32_t i = 0; i < nflows; i++) {
+	if (only == NULL || strcmp(only, "floor") == 0) {
+		fprintf(stderr, "bench_dp: floor\n");
+		bn_floor(&b);
+	}
+	for (uint32_t i = 0; i < nflows && (only == NULL || strcmp(only, "est") == 0); i++) {
 		fprintf(stderr, "bench_dp: established, %u flows\n", flows[i]);
 		bn_established(&b, flows[i]);
 	}
-	fprintf(stderr, "bench_dp: connections\n");
-	bn_connections(&b, seconds * 1000);
-	fprintf(stderr, "bench_dp: udp\n");
-	bn_udp_flows(&b, seconds * 1000);
+	if (only == NULL || strcmp(only, "conn") == 0) {
+		fprintf(stderr, "bench_dp: connections\n");
+		bn_connections(&b, seconds * 1000);
+	}
+	if (only == NULL || strcmp(only, "udp") == 0) {
+		fprintf(stderr, "bench_dp: udp\n");
+		bn_udp_flows(&b, seconds * 1000);
+	}
 	fprintf(b.js, "\n  ]\n}\n");
 	worker_free(b.w);
 	port_stop_all(2);
