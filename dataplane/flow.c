@@ -94,19 +94,28 @@ static inline bool flow_key_eq(const struct flow_key *a, const struct flow_key *
 	       a->dport == b->dport && a->proto == b->proto;
 }
 
+/* Is @k the key of @f in @dir? flow_key_of() and flow_key_eq() without the copy. */
+static inline bool flow_has_key(const struct flow *f, enum flow_dir dir, const struct flow_key *k)
+{
+	if (f->proto != k->proto)
+		return false;
+	if (dir == FLOW_DIR_FWD)
+		return f->cip == k->src && f->vip == k->dst && f->cport == k->sport &&
+		       f->vport == k->dport;
+	return f->bip == k->src && f->sip == k->dst && f->bport == k->sport && f->sport == k->dport;
+}
+
 /* Slot index holding key @k, or -1. */
 static int64_t flow_slot_find(const struct flow_table *ft, const struct flow_key *k, uint32_t h)
 {
 	for (uint32_t i = h & ft->mask;; i = (i + 1) & ft->mask) {
 		const struct flow_slot *s = &ft->slots[i];
-		struct flow_key fk;
 
 		if (s->ref == 0)
 			return -1;
 		if (s->hash != h)
 			continue;
-		flow_key_of(&ft->flows[(s->ref >> 1) - 1], (enum flow_dir)(s->ref & 1), &fk);
-		if (flow_key_eq(&fk, k))
+		if (flow_has_key(&ft->flows[(s->ref >> 1) - 1], (enum flow_dir)(s->ref & 1), k))
 			return i;
 	}
 }
