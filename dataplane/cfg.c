@@ -74,6 +74,7 @@ struct cfg *cfg_clone(const struct cfg *src)
 	if (c == NULL)
 		return NULL;
 	memcpy(c, src, sizeof(*c));
+	c->gen = 0; /* unpublished: it may change until cfg_publish() */
 	c->local = c->svcmap = c->neighmap = NULL;
 	c->fib = NULL;
 	c->nfib = 0;

@@ -148,7 +148,14 @@ struct cfg_timeouts {
 struct kmap;
 
 struct cfg {
-	uint64_t gen; /* bumped on every publish */
+	/*
+	 * 0 until published (cfg_new(), cfg_clone()); then the previous
+	 * snapshot's + 1. A published snapshot never changes, so a nonzero gen
+	 * names its contents: per-lcore state derived from a snapshot may be
+	 * kept for as long as the gen is the same (palloc's SNAT pool). Code
+	 * that edits an unpublished snapshot in place (tests) keeps gen 0.
+	 */
+	uint64_t gen;
 
 	struct cfg_port ports[CFG_MAX_PORTS];
 	uint16_t nports;

@@ -14,10 +14,29 @@
 
 /* ---- geometry ---------------------------------------------------------- */
 
+/*
+ * @x / nworkers without a divide instruction, for x < 2^24 (ports and bits
+ * are below 2^17). wdiv = ceil(2^40 / n) = (2^40 + e) / n with 0 <= e < n,
+ * so x * wdiv / 2^40 = x / n + x * e / (n * 2^40), and the second term stays
+ * below 1/n as long as x * e < 2^40: the floor is exact. x * wdiv < 2^64.
+ */
+static inline uint32_t palloc_div(const struct palloc *pa, uint32_t x)
+{
+	return (uint32_t)(((uint64_t)x * pa->wdiv) >> 40);
+}
+
+static inline uint32_t palloc_mod(const struct palloc *pa, uint32_t x)
+{
+	return x - palloc_div(pa, x) * pa->nworkers;
+}
+
 /* First port >= lo in the share; may exceed hi. */
 static inline uint32_t palloc_first(const struct palloc *pa, uint32_t lo)
 {
-	return lo + (pa->worker + pa->nworkers - lo % pa->nworkers) % pa->nworkers;
+	/* (worker - lo % n) mod n, from a value in [1, 2n). */
+	uint32_t d = pa->worker + pa->nworkers - palloc_mod(pa, lo);
+
+	return lo + (d >= pa->nworkers ? d - pa->nworkers : d);
 }
 
 uint32_t palloc_share_size(const struct palloc *pa, uint16_t lo, uint16_t hi)
@@ -26,19 +45,20 @@ uint32_t palloc_share_size(const struct palloc *pa, uint16_t lo, uint16_t hi)
 
 	if (lo > hi || first > hi)
 		return 0;
-	return (hi - first) / pa->nworkers + 1;
+	return palloc_div(pa, hi - first) + 1;
 }
 
 /* The bits [*blo, *bhi] of ports [lo, hi]; false if the share has none. */
 static bool palloc_bit_range(const struct palloc *pa, uint16_t lo, uint16_t hi, uint32_t *blo,
 			     uint32_t *bhi)
 {
-	uint32_t n = palloc_share_size(pa, lo, hi);
+	uint32_t first = palloc_first(pa, lo);
 
-	if (n == 0)
+	if (lo > hi || first > hi)
 		return false;
-	*blo = palloc_first(pa, lo) / pa->nworkers;
-	*bhi = *blo + n - 1;
+	/* first is in the share: first = blo * n + worker. */
+	*blo = palloc_div(pa, first);
+	*bhi = *blo + palloc_div(pa, hi - first);
 	return true;
 }
 
@@ -138,6 +158,7 @@ int palloc_init(struct palloc *pa, uint16_t worker, uint16_t nworkers, uint64_t 
 		return -EINVAL;
 	pa->worker = worker;
 	pa->nworkers = nworkers;
+	pa->wdiv = ((1ULL << 40) + nworkers - 1) / nworkers;
 	pa->rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
 	pa->epoch_ms = now_ms;
 	pa->nbits = (PALLOC_PORTS - worker + nworkers - 1) / nworkers;
@@ -375,10 +396,10 @@ bool palloc_held(const struct palloc *pa, uint8_t proto, uint32_t bip, uint16_t 
 	uint32_t port = rte_be_to_cpu_16(sport);
 	int64_t s;
 
-	if (port % pa->nworkers != pa->worker)
+	if (palloc_mod(pa, port) != pa->worker)
 		return false;
 	s = palloc_space_find(pa, proto, bip, bport, sip);
-	return s >= 0 && palloc_bit_test(pa, (uint32_t)s, port / pa->nworkers);
+	return s >= 0 && palloc_bit_test(pa, (uint32_t)s, palloc_div(pa, port));
 }
 
 /* ---- allocation ------------------------------------------------------------ */
@@ -427,17 +448,113 @@ static int64_t palloc_take(struct palloc *pa, uint32_t s, uint32_t blo, uint32_t
 	return bit;
 }
 
-/* The SNAT slots @svc may take new tuples from; returns how many. */
-static uint32_t palloc_usable(const struct cfg *c, const struct cfg_service *svc,
-			      uint8_t usable[CFG_MAX_SNAT])
+/* The usable slots of @c, and the bits of each in this share (slots not usable: unset). */
+static void palloc_pool_build(const struct palloc *pa, const struct cfg *c, struct palloc_pool *pl)
 {
-	uint32_t n = 0;
+	uint64_t usable = 0, ranged = 0;
 
+	/* Branch-free and unrolled: an unpublished snapshot is walked on every call. */
+#pragma GCC unroll 64
 	for (uint32_t slot = 0; slot < CFG_MAX_SNAT; slot++)
-		if (c->snat[slot].used && !c->snat[slot].draining &&
-		    (svc->snat_all || (svc->snat_mask & (1ULL << slot))))
-			usable[n++] = (uint8_t)slot;
+		usable |= (uint64_t)(c->snat[slot].used & !c->snat[slot].draining) << slot;
+	for (uint64_t m = usable; m != 0; m &= m - 1) {
+		uint32_t slot = (uint32_t)__builtin_ctzll(m), blo, bhi;
+
+		if (!palloc_bit_range(pa, c->snat[slot].lo, c->snat[slot].hi, &blo, &bhi))
+			continue;
+		ranged |= 1ULL << slot;
+		pl->bits[slot].blo = (uint16_t)blo;
+		pl->bits[slot].bhi = (uint16_t)bhi;
+	}
+	pl->usable = usable;
+	pl->ranged = ranged;
+}
+
+/*
+ * The pool of @c: this lcore's copy if @c was published (built on the first
+ * call for its gen), else @tmp filled afresh.
+ */
+static const struct palloc_pool *palloc_pool_of(struct palloc *pa, const struct cfg *c,
+						struct palloc_pool *tmp)
+{
+	if (__builtin_expect(c->gen != 0, 1)) {
+		if (__builtin_expect(pa->pool.gen != c->gen, 0)) {
+			palloc_pool_build(pa, c, &pa->pool);
+			pa->pool.gen = c->gen;
+		}
+		return &pa->pool;
+	}
+	palloc_pool_build(pa, c, tmp);
+	return tmp;
+}
+
+/* The position of the @k-th (from 0) set bit of @m; k < popcount(m). */
+static __rte_noinline uint32_t palloc_select_far(uint64_t m, uint32_t k)
+{
+	uint32_t base = 0;
+
+	/* Halve the word until fewer than 8 bits are left to skip. */
+	for (uint32_t w = 32; k >= 8 && w >= 8; w /= 2) {
+		uint32_t low = (uint32_t)__builtin_popcountll(m & ((1ULL << w) - 1));
+
+		if (k >= low) {
+			k -= low;
+			m >>= w;
+			base += w;
+		}
+	}
+	for (; k > 0; k--)
+		m &= m - 1;
+	return base + (uint32_t)__builtin_ctzll(m);
+}
+
+static inline uint32_t palloc_select(uint64_t m, uint32_t k)
+{
+	if (__builtin_expect(k >= 8, 0))
+		return palloc_select_far(m, k);
+	for (; k > 0; k--)
+		m &= m - 1;
+	return (uint32_t)__builtin_ctzll(m);
+}
+
+/*
+ * The SNAT slots @svc may take new tuples from, in the order to try them:
+ * ascending from a random one, wrapping once. *@from holds the slots from
+ * that one on, *@wrap those before it. Returns how many (no random number
+ * drawn if none).
+ */
+static __rte_always_inline uint32_t palloc_order(struct palloc *pa, const struct palloc_pool *pl,
+						 const struct cfg_service *svc, uint64_t *from,
+						 uint64_t *wrap)
+{
+	uint64_t m = pl->usable & (svc->snat_all ? ~0ULL : svc->snat_mask), r;
+	uint32_t n = (uint32_t)__builtin_popcountll(m), k, first;
+
+	if (n == 0)
+		return 0;
+	/* Start at a random usable address so that load spreads over all. */
+	r = palloc_rand(pa);
+	k = (n & (n - 1)) == 0 ? (uint32_t)(r & (n - 1)) : (uint32_t)(r % n);
+	first = palloc_select(m, k);
+	*from = m & (~0ULL << first);
+	*wrap = m & ~(~0ULL << first);
 	return n;
+}
+
+/* The next slot of an order (palloc_order), or -1 once all were. */
+static inline int palloc_order_next(uint64_t *from, uint64_t *wrap)
+{
+	int slot;
+
+	if (*from == 0) {
+		if (*wrap == 0)
+			return -1;
+		*from = *wrap;
+		*wrap = 0;
+	}
+	slot = __builtin_ctzll(*from);
+	*from &= *from - 1;
+	return slot;
 }
 
 /* @f takes bit @bit of space @s on SNAT slot @slot. */
@@ -458,25 +575,23 @@ static void palloc_assign(struct palloc *pa, const struct cfg_snat *sn, uint8_t 
 int palloc_get(struct palloc *pa, const struct cfg *c, const struct cfg_service *svc,
 	       struct flow *f, uint64_t *tried)
 {
-	uint8_t usable[CFG_MAX_SNAT];
-	uint32_t n, start;
+	struct palloc_pool tmp;
+	const struct palloc_pool *pl;
+	uint64_t from, wrap;
 	bool no_space = false;
+	int slot;
 
 	*tried = 0;
 	if (f->proto == IPPROTO_TCP && pa->q_detached + pa->live_tcp >= pa->max_quarantine)
 		return -ENOBUFS;
-	n = palloc_usable(c, svc, usable);
-	if (n == 0)
+	pl = palloc_pool_of(pa, c, &tmp);
+	if (palloc_order(pa, pl, svc, &from, &wrap) == 0)
 		return -ENOENT;
-	/* Start at a random usable address so that load spreads over all. */
-	start = (uint32_t)(palloc_rand(pa) % n);
-	for (uint32_t i = 0; i < n; i++) {
-		uint8_t slot = usable[(start + i) % n];
+	while ((slot = palloc_order_next(&from, &wrap)) >= 0) {
 		const struct cfg_snat *sn = &c->snat[slot];
-		uint32_t blo, bhi;
 		int64_t s, bit;
 
-		if (!palloc_bit_range(pa, sn->lo, sn->hi, &blo, &bhi))
+		if (!(pl->ranged & (1ULL << slot)))
 			continue;
 		s = palloc_space_get(pa, f->proto, f->bip, f->bport, sn->ip);
 		if (s < 0) {
@@ -484,10 +599,10 @@ int palloc_get(struct palloc *pa, const struct cfg *c, const struct cfg_service 
 			continue;
 		}
 		*tried |= 1ULL << slot;
-		bit = palloc_take(pa, (uint32_t)s, blo, bhi);
+		bit = palloc_take(pa, (uint32_t)s, pl->bits[slot].blo, pl->bits[slot].bhi);
 		if (bit < 0)
 			continue;
-		palloc_assign(pa, sn, slot, f, (uint32_t)s, (uint32_t)bit);
+		palloc_assign(pa, sn, (uint8_t)slot, f, (uint32_t)s, (uint32_t)bit);
 		return 0;
 	}
 	return no_space && *tried == 0 ? -ENOMEM : -ENOSPC;
@@ -590,7 +705,7 @@ void palloc_quarantine(struct palloc *pa, struct flow *f, uint32_t dur_ms, uint6
 		pa->q_used++;
 		pa->quarantined_total++;
 		pa->q[e].space = f->space;
-		pa->q[e].bit = (uint16_t)(rte_be_to_cpu_16(f->sport) / pa->nworkers);
+		pa->q[e].bit = (uint16_t)(palloc_div(pa, rte_be_to_cpu_16(f->sport)));
 		pa->q[e].flow_live = 1;
 		pa->q[e].proof = 0;
 		pa->q[e].cookie = pa->cookie_next++;
@@ -691,7 +806,7 @@ void palloc_release(struct palloc *pa, struct flow *f)
 			palloc_proof_append(pa, f->space, f->qent);
 		}
 	} else {
-		palloc_put_bit(pa, f->space, rte_be_to_cpu_16(f->sport) / pa->nworkers);
+		palloc_put_bit(pa, f->space, palloc_div(pa, rte_be_to_cpu_16(f->sport)));
 	}
 	f->qent = PALLOC_NONE;
 }
@@ -824,26 +939,29 @@ void palloc_ts_end(struct palloc *pa, const struct flow *f, uint64_t now_ms)
 int palloc_reuse(struct palloc *pa, const struct cfg *c, const struct cfg_service *svc,
 		 struct flow *f, uint32_t tsval, bool rewrite, uint64_t now_ms)
 {
-	uint8_t usable[CFG_MAX_SNAT];
-	uint32_t n = palloc_usable(c, svc, usable), start;
+	struct palloc_pool tmp;
+	const struct palloc_pool *pl = palloc_pool_of(pa, c, &tmp);
+	uint64_t from, wrap;
+	int slot;
 
-	if (n == 0)
+	if (palloc_order(pa, pl, svc, &from, &wrap) == 0)
 		return -ENOSPC;
-	start = (uint32_t)(palloc_rand(pa) % n);
-	for (uint32_t i = 0; i < n; i++) {
-		uint8_t slot = usable[(start + i) % n];
+	while ((slot = palloc_order_next(&from, &wrap)) >= 0) {
 		const struct cfg_snat *sn = &c->snat[slot];
 		struct palloc_space *sp;
 		uint32_t blo, bhi, cand, e;
 		int64_t s;
 
-		if (!palloc_bit_range(pa, sn->lo, sn->hi, &blo, &bhi))
+		if (!(pl->ranged & (1ULL << slot)))
 			continue;
+		blo = pl->bits[slot].blo;
+		bhi = pl->bits[slot].bhi;
 		s = palloc_space_find(pa, f->proto, f->bip, f->bport, sn->ip);
 		if (s < 0 || pa->spaces[s].proof_head == PALLOC_NONE)
 			continue;
 		sp = &pa->spaces[s];
-		cand = rewrite ? palloc_ts_ref_for(pa, c, slot, (uint32_t)s, now_ms) : tsval;
+		cand = rewrite ? palloc_ts_ref_for(pa, c, (uint8_t)slot, (uint32_t)s, now_ms) :
+				 tsval;
 		e = sp->proof_head;
 		for (int k = 0; k < PALLOC_REUSE_LOOK && e != PALLOC_NONE; k++) {
 			struct palloc_qent *q = &pa->q[e];
@@ -870,7 +988,7 @@ int palloc_reuse(struct palloc *pa, const struct cfg *c, const struct cfg_servic
 			sp->quarantined--;
 			sp->live++;
 			pa->reused_total++;
-			palloc_assign(pa, sn, slot, f, (uint32_t)s, bit);
+			palloc_assign(pa, sn, (uint8_t)slot, f, (uint32_t)s, bit);
 			return 0;
 		}
 	}

@@ -113,9 +113,28 @@ struct palloc_fifo {
 	uint32_t count;
 };
 
+/*
+ * What a new flow needs of a snapshot's SNAT pool on this lcore: the slots
+ * that take new flows and each one's bits in this lcore's share. Built once
+ * per published snapshot (cfg.gen, unique and immutable once published), so
+ * that palloc_get() neither walks the CFG_MAX_SNAT slots nor works out their
+ * shares for every new flow; a snapshot that was never published (gen 0:
+ * tests and benchmarks that edit it in place) is looked at afresh by every
+ * call.
+ */
+struct palloc_pool {
+	uint64_t gen;	 /* cfg.gen this describes; 0: nothing yet */
+	uint64_t usable; /* bit i: SNAT slot i is used and not draining */
+	uint64_t ranged; /* bit i: usable, and its range has ports in this share */
+	struct {
+		uint16_t blo, bhi; /* bits of the range in this share, where ranged */
+	} bits[CFG_MAX_SNAT];
+};
+
 struct palloc {
 	uint16_t worker;   /* this lcore's share */
 	uint16_t nworkers; /* number of shares */
+	uint64_t wdiv;	   /* x / nworkers == x * wdiv >> 40 for x < 2^24 (palloc_div) */
 	uint64_t rng;
 	uint64_t epoch_ms; /* time origin of qent.expire */
 
@@ -144,6 +163,9 @@ struct palloc {
 
 	/* Timestamp clocks, per SNAT slot. */
 	struct palloc_ref ref[CFG_MAX_SNAT];
+
+	/* The SNAT pool of the last published snapshot seen. */
+	struct palloc_pool pool;
 
 	/* Counters (this lcore). */
 	uint64_t quarantined_total; /* entries ever started */

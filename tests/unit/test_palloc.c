@@ -1007,6 +1007,119 @@ static void no_usable_address_is_enoent(void **state)
 	env_free(&e);
 }
 
+/*
+ * Published snapshots, as the worker gets them: palloc keeps what it derives
+ * from one (the usable SNAT slots, their bits in this share) while its gen
+ * stays the same, and every publish (a new gen, even if the snapshot's memory
+ * is that of a freed one) is taken into account at the next allocation.
+ */
+/* A UDP flow toward @bip:80 from the current snapshot: @want, and *tried @want_tried (MAX: any). */
+static uint16_t published_get(struct palloc *pa, uint32_t bip, int want, uint64_t want_tried)
+{
+	const struct cfg *c = cfg_current();
+	struct flow f = { .proto = IPPROTO_UDP, .bip = tf_n32(bip), .bport = tf_n16(80) };
+	uint64_t tried = 99;
+
+	assert_int_not_equal(c->gen, 0);
+	assert_int_equal(palloc_get(pa, c, &c->services[0], &f, &tried), want);
+	if (want_tried != UINT64_MAX)
+		assert_int_equal(tried, want_tried);
+	if (want != 0)
+		return 0;
+	assert_int_equal(f.sip, c->snat[f.snat_slot].ip);
+	assert_int_equal(f.snat_gen, c->snat[f.snat_slot].gen);
+	return ntohs(f.sport);
+}
+
+static void published_snapshot_changes_apply(void **state)
+{
+	struct palloc pa;
+	struct cfg *c = cfg_new();
+	uint64_t gen;
+	bool seen[2] = { false, false };
+
+	(void)state;
+	assert_non_null(c);
+	c->services[0] = (struct cfg_service){ .used = true,
+					       .gen = c->next_gen++,
+					       .vip = tf_n32(TF_VIP),
+					       .l4port = tf_n16(80),
+					       .proto = IPPROTO_UDP,
+					       .snat_all = true };
+	c->snat[0] = (struct cfg_snat){ .used = true,
+					.gen = c->next_gen++,
+					.ip = tf_n32(TF_IP(10, 1, 0, 1)),
+					.lo = 1000,
+					.hi = 1009 };
+	c->snat[1] = (struct cfg_snat){ .used = true,
+					.gen = c->next_gen++,
+					.ip = tf_n32(TF_IP(10, 1, 0, 2)),
+					.lo = 2000,
+					.hi = 2009 };
+	assert_int_equal(c->gen, 0);
+	assert_int_equal(cfg_derive(c), 0);
+	cfg_publish(c);
+	gen = cfg_current()->gen;
+	assert_int_not_equal(gen, 0);
+	/* Worker 1 of 2: odd ports. Both addresses are used, at random. */
+	assert_int_equal(palloc_init(&pa, 1, 2, 0x5eed, 64, 64, -1, T0), 0);
+	for (int i = 0; i < 32; i++) {
+		uint16_t p = published_get(&pa, TF_IP(10, 2, 1, i % 8), 0, UINT64_MAX);
+
+		assert_true(p % 2 == 1);
+		assert_true((p >= 1000 && p <= 1009) || (p >= 2000 && p <= 2009));
+		seen[p >= 2000] = true;
+	}
+	assert_true(seen[0] && seen[1]);
+
+	/* A clone is unpublished until published: slot 1 drains, slot 0 shrinks. */
+	c = cfg_clone(cfg_current());
+	assert_non_null(c);
+	assert_int_equal(c->gen, 0);
+	c->snat[1].draining = true;
+	c->snat[0].lo = 3000;
+	c->snat[0].hi = 3003;
+	assert_int_equal(cfg_derive(c), 0);
+	cfg_publish(c);
+	assert_int_equal(cfg_current()->gen, gen + 1);
+	assert_int_equal(published_get(&pa, BE1, 0, 1), 3001);
+	assert_int_equal(published_get(&pa, BE1, 0, 1), 3003);
+	assert_int_equal(published_get(&pa, BE1, -ENOSPC, 1), 0);
+
+	/* A range with no port in this share: no address is tried. */
+	c = cfg_clone(cfg_current());
+	assert_non_null(c);
+	c->snat[0].lo = c->snat[0].hi = 3000;
+	assert_int_equal(cfg_derive(c), 0);
+	cfg_publish(c);
+	assert_int_equal(published_get(&pa, BE2, -ENOSPC, 0), 0);
+
+	/* A new address, and the service restricted to it. */
+	c = cfg_clone(cfg_current());
+	assert_non_null(c);
+	c->snat[7] = (struct cfg_snat){ .used = true,
+					.gen = c->next_gen++,
+					.ip = tf_n32(TF_IP(10, 1, 0, 8)),
+					.lo = 4000,
+					.hi = 4001 };
+	c->services[0].snat_all = false;
+	c->services[0].snat_mask = 1ULL << 7;
+	assert_int_equal(cfg_derive(c), 0);
+	cfg_publish(c);
+	assert_int_equal(published_get(&pa, BE1, 0, 1ULL << 7), 4001);
+
+	/* Back to every address, none of which may take new flows. */
+	c = cfg_clone(cfg_current());
+	assert_non_null(c);
+	c->snat[7].draining = true;
+	c->snat[0] = (struct cfg_snat){ 0 };
+	c->services[0].snat_all = true;
+	assert_int_equal(cfg_derive(c), 0);
+	cfg_publish(c);
+	assert_int_equal(published_get(&pa, BE3, -ENOENT, 0), 0);
+	palloc_free(&pa);
+}
+
 /* ---- unpredictability ------------------------------------------------------ */
 
 static void consecutive_allocations_are_not_sequential(void **state)
@@ -1126,6 +1239,7 @@ int main(void)
 		cmocka_unit_test(draining_addresses_are_skipped),
 		cmocka_unit_test(service_snat_mask_restricts_addresses),
 		cmocka_unit_test(no_usable_address_is_enoent),
+		cmocka_unit_test(published_snapshot_changes_apply),
 		cmocka_unit_test(consecutive_allocations_are_not_sequential),
 		cmocka_unit_test(latest_released_tuple_is_not_next),
 		cmocka_unit_test(any_released_tuple_is_not_next),
