@@ -150,6 +150,9 @@ static void bench_cfg(struct bench *b)
 	b->svc->proto = IPPROTO_TCP;
 	b->svc->sched = CFG_SCHED_RR;
 	b->svc->snat_all = true;
+	/* As if published (cfg.h): never edited from here on, and palloc_get()
+	 * keeps what it derives from a published snapshot, as on a worker. */
+	b->c->gen = 1;
 }
 
 static void bench_flow_init(struct flow *f)
