@@ -288,10 +288,9 @@ static inline uint32_t bn_ts_b(uint32_t id)
 	return id * 31u + 777u;
 }
 
-static struct rte_mbuf *bn_mbuf(struct bn *b, const struct tf_spec *s)
+/* An mbuf holding the @len bytes of frame @buf. */
+static struct rte_mbuf *bn_mbuf_of(struct bn *b, const uint8_t *buf, uint32_t len)
 {
-	static uint8_t buf[TF_MAX];
-	uint32_t len = tf_build(buf, s);
 	struct rte_mbuf *m = rte_pktmbuf_alloc(b->pool);
 
 	if (m == NULL)
@@ -300,6 +299,14 @@ static struct rte_mbuf *bn_mbuf(struct bn *b, const struct tf_spec *s)
 	m->data_len = (uint16_t)len;
 	m->pkt_len = len;
 	return m;
+}
+
+static struct rte_mbuf *bn_mbuf(struct bn *b, const struct tf_spec *s)
+{
+	static uint8_t buf[TF_MAX];
+	uint32_t len = tf_build(buf, s);
+
+	return bn_mbuf_of(b, buf, len);
 }
 
 /* TCP stages of a connection, in order. */
@@ -400,7 +407,6 @@ static struct rte_mbuf *bn_udp(struct bn *b, const struct bn_flow *f, bool reque
 {
 	struct tf_spec s = { .proto = IPPROTO_UDP };
 	static uint8_t buf[TF_MAX];
-	struct rte_mbuf *m;
 	uint32_t len;
 
 	if (request) {
@@ -420,13 +426,7 @@ static struct rte_mbuf *bn_udp(struct bn *b, const struct bn_flow *f, bool reque
 	/* The request names its flow (the backend sees no client tuple). */
 	tf_wr32(buf + TF_ETH + 20 + 8, f->id);
 	tf_fix(buf);
-	m = rte_pktmbuf_alloc(b->pool);
-	if (m == NULL)
-		bn_die("out of mbufs");
-	memcpy(rte_pktmbuf_mtod(m, void *), buf, len);
-	m->data_len = (uint16_t)len;
-	m->pkt_len = len;
-	return m;
+	return bn_mbuf_of(b, buf, len);
 }
 
 /* What the harness reads back from a frame that came out. */
