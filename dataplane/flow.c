@@ -309,18 +309,6 @@ void flow_touch(struct flow_table *ft, struct flow *f, uint8_t state, uint64_t n
 	flow_lru_append(ft, f);
 }
 
-struct flow *flow_expired(struct flow_table *ft, uint64_t now_ms,
-			  const uint64_t timeout_ms[FLOW_CLASS_COUNT])
-{
-	for (int c = 0; c < FLOW_CLASS_COUNT; c++) {
-		uint32_t h = ft->lru_head[c];
-
-		if (h != FLOW_NONE && ft->flows[h].last_ms + timeout_ms[c] <= now_ms)
-			return &ft->flows[h];
-	}
-	return NULL;
-}
-
 uint32_t flow_expired_burst(struct flow_table *ft, uint64_t now_ms,
 			    const uint64_t timeout_ms[FLOW_CLASS_COUNT], struct flow **out,
 			    uint32_t max)
@@ -347,6 +335,14 @@ uint32_t flow_expired_burst(struct flow_table *ft, uint64_t now_ms,
 		}
 	}
 	return n;
+}
+
+struct flow *flow_expired(struct flow_table *ft, uint64_t now_ms,
+			  const uint64_t timeout_ms[FLOW_CLASS_COUNT])
+{
+	struct flow *f;
+
+	return flow_expired_burst(ft, now_ms, timeout_ms, &f, 1) == 1 ? f : NULL;
 }
 
 uint32_t flow_count(const struct flow_table *ft)

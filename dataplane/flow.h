@@ -156,8 +156,9 @@ void flow_remove(struct flow_table *ft, struct flow *f);
 void flow_touch(struct flow_table *ft, struct flow *f, uint8_t state, uint64_t now_ms);
 
 /*
- * The next flow idle for at least its class's timeout, or NULL. The caller
- * must flow_remove() it (or touch it) before calling again.
+ * The next flow idle for at least its class's timeout, or NULL (the burst
+ * below, one flow at a time). The caller must flow_remove() it (or touch
+ * it) before calling again.
  */
 struct flow *flow_expired(struct flow_table *ft, uint64_t now_ms,
 			  const uint64_t timeout_ms[FLOW_CLASS_COUNT]);

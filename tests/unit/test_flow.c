@@ -333,6 +333,43 @@ static void expired_returns_oldest_of_each_class(void **state)
 	flow_table_free(ft);
 }
 
+static void expired_burst_takes_at_most_max_oldest_first(void **state)
+{
+	uint64_t to[FLOW_CLASS_COUNT] = { 10, 10, 10, 10, 10 };
+	struct flow_table *ft = flow_table_create(64, -1);
+	struct flow *fl[40], *out[8];
+	uint32_t k, total = 0, calls = 0;
+
+	(void)state;
+	for (int i = 0; i < 40; i++)
+		fl[i] = add(ft, (uint32_t)i + 1, 1, (uint16_t)(i + 1),
+			    (uint8_t)(i % FLOW_CLASS_COUNT), (uint64_t)i);
+	/* At 29 the flows 0..19 are idle for 10 ms or more: 8 + 8 + 4. */
+	do {
+		uint64_t last[FLOW_CLASS_COUNT] = { 0 };
+
+		k = flow_expired_burst(ft, 29, to, out, 8);
+		assert_true(k <= 8);
+		for (uint32_t i = 0; i < k; i++) {
+			assert_true(out[i]->last_ms + 10 <= 29);
+			/* Oldest first within a class, each flow once. */
+			assert_true(out[i]->last_ms >= last[out[i]->state]);
+			last[out[i]->state] = out[i]->last_ms + 1;
+		}
+		for (uint32_t i = 0; i < k; i++)
+			flow_remove(ft, out[i]);
+		total += k;
+		calls++;
+	} while (k == 8 && calls < 10);
+	assert_int_equal(total, 20);
+	assert_int_equal(calls, 3);
+	assert_int_equal(flow_count(ft), 20);
+	for (int i = 20; i < 40; i++)
+		assert_ptr_equal(find(ft, fl[i], FLOW_DIR_REV), fl[i]);
+	assert_int_equal(flow_expired_burst(ft, 29, to, out, 8), 0);
+	flow_table_free(ft);
+}
+
 static void flow_at_shows_live_entries_only(void **state)
 {
 	struct flow_table *ft = flow_table_create(4, -1);
@@ -380,6 +417,7 @@ int main(void)
 		cmocka_unit_test(touch_moves_flow_behind_younger_ones),
 		cmocka_unit_test(class_change_moves_flow_to_that_class_list),
 		cmocka_unit_test(expired_returns_oldest_of_each_class),
+		cmocka_unit_test(expired_burst_takes_at_most_max_oldest_first),
 		cmocka_unit_test(flow_at_shows_live_entries_only),
 	};
 
