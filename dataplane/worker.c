@@ -31,11 +31,9 @@ struct worker_learn {
 };
 static_assert(sizeof(struct worker_learn) % 4 == 0, "ring elements are multiples of 4 bytes");
 
-#define WORKER_LEARN_RING	 1024
-#define WORKER_EXPIRE_BUDGET	 (4 * WORKER_BURST) /* idle flows ended per poll, at most */
-#define WORKER_QUARANTINE_BUDGET (4 * WORKER_BURST) /* quarantined tuples freed per poll */
-#define WORKER_TIMER_MS		 10		    /* the neighbour timers */
-#define WORKER_ICMP_BURST	 100
+#define WORKER_LEARN_RING 1024
+#define WORKER_TIMER_MS	  10 /* the neighbour timers */
+#define WORKER_ICMP_BURST 100
 
 static uint64_t worker_tsc_per_ms;
 
@@ -808,12 +806,12 @@ void worker_process(struct worker *w, const struct cfg *c, uint16_t port, struct
 }
 
 /*
- * Idle flows and quarantined tuples whose time is up, a bounded number per
- * call: again at the next poll while there is a backlog, else once a
- * millisecond. Four bursts' worth per poll outpaces the new flows a poll can
- * bring (a burst per port, two ports in the usual set-up).
+ * Idle flows and quarantined tuples whose time is up, at most @budget of each
+ * per call: again at the next poll while there is a backlog, else once a
+ * millisecond. worker_poll() gives twice the new flows a poll can bring (a
+ * burst per port), so expiry always catches up.
  */
-static void worker_expire(struct worker *w, const struct cfg *c)
+static void worker_expire(struct worker *w, const struct cfg *c, uint32_t budget)
 {
 	struct flow *fl[WORKER_BURST];
 	uint64_t to[FLOW_CLASS_COUNT];
@@ -827,11 +825,9 @@ static void worker_expire(struct worker *w, const struct cfg *c)
 		for (uint32_t i = 0; i < k; i++)
 			worker_flow_end(w, c, fl[i], true);
 		n += k;
-	} while (k == WORKER_BURST && n < WORKER_EXPIRE_BUDGET);
-	q = palloc_expire(&w->palloc, w->now_ms, WORKER_QUARANTINE_BUDGET);
-	w->expire_due_ms = n == WORKER_EXPIRE_BUDGET || q == WORKER_QUARANTINE_BUDGET ?
-				   w->now_ms :
-				   w->now_ms + 1;
+	} while (k == WORKER_BURST && n < budget);
+	q = palloc_expire(&w->palloc, w->now_ms, budget);
+	w->expire_due_ms = n >= budget || q >= budget ? w->now_ms : w->now_ms + 1;
 }
 
 static void worker_timers(struct worker *w)
@@ -861,7 +857,7 @@ void worker_poll(struct worker *w, uint16_t nports)
 		w->last_drain_tsc = tsc;
 	}
 	if (w->now_ms >= w->expire_due_ms)
-		worker_expire(w, c);
+		worker_expire(w, c, 2u * WORKER_BURST * nports);
 	if (w->now_ms - w->last_timer_ms >= WORKER_TIMER_MS) {
 		worker_timers(w);
 		w->last_timer_ms = w->now_ms;
