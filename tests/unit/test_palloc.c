@@ -27,7 +27,7 @@
 
 #include "tcpnames.h"
 
-#define T0 7000000u /* the clock at palloc_init(); tests give times relative to it */
+#include "palloc_env.h"
 
 #define BE1 TF_IP(10, 2, 0, 1)
 #define BE2 TF_IP(10, 2, 0, 2)
@@ -35,49 +35,15 @@
 #define BE4 TF_IP(10, 2, 0, 4)
 #define BE5 TF_IP(10, 2, 0, 5)
 
-struct env {
-	struct cfg *c;
-	struct cfg_service *svc;
-	struct palloc pa;
-	uint64_t now;
-	uint32_t dur; /* the quarantine in force, ms */
-};
-
-static void env_init_seed(struct env *e, uint16_t worker, uint16_t nworkers, uint32_t max_spaces,
-			  uint32_t max_quarantine, uint64_t seed)
-{
-	e->c = cfg_new();
-	assert_non_null(e->c);
-	e->svc = &e->c->services[0];
-	e->svc->used = true;
-	e->svc->gen = e->c->next_gen++;
-	snprintf(e->svc->name, sizeof(e->svc->name), "web");
-	e->svc->vip = tf_n32(TF_VIP);
-	e->svc->l4port = tf_n16(80);
-	e->svc->proto = IPPROTO_TCP;
-	e->svc->snat_all = true;
-	e->svc->tw_quarantine = CFG_INHERIT;
-	e->now = T0;
-	e->dur = 1000;
-	assert_int_equal(
-		palloc_init(&e->pa, worker, nworkers, seed, max_spaces, max_quarantine, -1, T0), 0);
-}
-
 static void env_init(struct env *e, uint16_t worker, uint16_t nworkers, uint32_t max_spaces,
 		     uint32_t max_quarantine)
 {
-	env_init_seed(e, worker, nworkers, max_spaces, max_quarantine, 0x5eed + worker);
+	env_setup(e, worker, nworkers, max_spaces, max_quarantine, 0x5eed + worker);
 }
 
 static void env_default(struct env *e)
 {
 	env_init(e, 0, 1, 64, 4096);
-}
-
-static void env_free(struct env *e)
-{
-	palloc_free(&e->pa);
-	cfg_free(e->c);
 }
 
 static void snat_add(struct env *e, int slot, uint32_t ip, uint16_t lo, uint16_t hi)
@@ -87,21 +53,6 @@ static void snat_add(struct env *e, int slot, uint32_t ip, uint16_t lo, uint16_t
 	};
 }
 
-/* The clock reads T0 + @t; the timer runs. Returns how many quarantines ended. */
-static uint32_t at(struct env *e, uint64_t t)
-{
-	assert_true(T0 + t >= e->now);
-	e->now = T0 + t;
-	return palloc_expire(&e->pa, e->now, UINT32_MAX);
-}
-
-/* A connection as the load balancer sees it (sequence numbers as in test_tcpstate.c). */
-struct conn {
-	struct flow f;
-	uint32_t nxt[2]; /* next sequence number of each side: [FWD] client, [REV] backend */
-	uint32_t rcv[2]; /* what each side acknowledges */
-};
-
 /* One segment through the worker's glue. */
 static void seg(struct env *e, struct conn *c, enum flow_dir dir, uint8_t flags)
 {
@@ -110,19 +61,6 @@ static void seg(struct env *e, struct conn *c, enum flow_dir dir, uint8_t flags)
 	c->nxt[dir] += ((flags & SYN) ? 1 : 0) + ((flags & FIN) ? 1 : 0);
 	c->f.state = tcpstate_next(&c->f, dir, &s);
 	palloc_on_segment(&e->pa, &c->f, e->dur, e->now);
-}
-
-/* The other side received everything @dir sent so far. */
-static void deliver(struct conn *c, enum flow_dir dir)
-{
-	c->rcv[dir == FWD ? REV : FWD] = c->nxt[dir];
-}
-
-/* Send and have it arrive. */
-static void sd(struct env *e, struct conn *c, enum flow_dir dir, uint8_t flags)
-{
-	seg(e, c, dir, flags);
-	deliver(c, dir);
 }
 
 /* A new flow toward @bip:@bport; TCP goes through the handshake. */
@@ -156,12 +94,6 @@ static void conn_tcp(struct env *e, struct conn *c, uint32_t bip)
 	assert_int_equal(conn_open(e, c, IPPROTO_TCP, bip, 80, NULL), 0);
 }
 
-/* The flow ends (idle-out, reset, replacement): the worker's palloc_on_end(). */
-static void conn_end(struct env *e, struct conn *c)
-{
-	palloc_on_end(&e->pa, &c->f, e->dur, e->now);
-}
-
 static uint16_t sport(const struct conn *c)
 {
 	return tf_rd16((const uint8_t *)&c->f.sport);
@@ -176,39 +108,6 @@ static bool held_port(const struct env *e, uint32_t bip, uint32_t sip, uint16_t 
 {
 	return palloc_held(&e->pa, IPPROTO_TCP, tf_n32(bip), tf_n16(80), tf_n32(sip), tf_n16(port));
 }
-
-/* The backend closes first; then the client. Both FINs acknowledged. */
-static void close_backend_first(struct env *e, struct conn *c)
-{
-	sd(e, c, REV, FIN | ACK);
-	sd(e, c, FWD, ACK);
-	sd(e, c, FWD, FIN | ACK);
-	sd(e, c, REV, ACK);
-	assert_int_equal(c->f.state, FLOW_CLOSED);
-}
-
-/* The client closes first; the backend answers with its FIN. */
-static void close_client_first(struct env *e, struct conn *c)
-{
-	sd(e, c, FWD, FIN | ACK);
-	sd(e, c, REV, FIN | ACK);
-	sd(e, c, FWD, ACK);
-	assert_int_equal(c->f.state, FLOW_CLOSED);
-}
-
-/* Both FINs cross: neither acknowledges the other. */
-static void close_simultaneous(struct env *e, struct conn *c)
-{
-	seg(e, c, FWD, FIN | ACK);
-	seg(e, c, REV, FIN | ACK);
-	deliver(c, FWD);
-	deliver(c, REV);
-	sd(e, c, FWD, ACK);
-	sd(e, c, REV, ACK);
-	assert_int_equal(c->f.state, FLOW_CLOSED);
-}
-
-/* ---- tuples, shares, spaces ------------------------------------------------ */
 
 static void same_snat_port_live_toward_two_backends(void **state)
 {
@@ -1177,7 +1076,7 @@ static void released_tuple_not_next(bool latest)
 			uint32_t victim;
 
 			/* A different allocator sequence per trial. */
-			env_init_seed(&e, 0, 1, 4, 4096, seed);
+			env_setup(&e, 0, 1, 4, 4096, seed);
 			snat_add(&e, 0, TF_SNAT, ranges[r][0], ranges[r][1]);
 			for (uint32_t i = 0; i < n / 2; i++)
 				conn_tcp(&e, &c[i], BE1);

@@ -36,36 +36,17 @@
 
 #include "tcpnames.h"
 
-#define T0  7000000u /* the clock at palloc_init(); tests give times relative to it */
-#define DUR 1000u    /* the quarantine, ms */
+#include "palloc_env.h"
 
 #define BE1	TF_IP(10, 2, 0, 1)
 #define SNAT2	TF_IP(10, 1, 0, 2)
 #define TSBASE0 0x6b43a9b5u
 #define TSBASE1 0x0badc0deu
 
-struct env {
-	struct cfg *c;
-	struct cfg_service *svc;
-	struct palloc pa;
-	uint64_t now;
-};
-
 /* @maxq: the quarantine pool, which live TCP flows and detached entries share. */
 static void env_init_pool(struct env *e, uint64_t seed, uint32_t maxq)
 {
-	e->c = cfg_new();
-	assert_non_null(e->c);
-	e->svc = &e->c->services[0];
-	e->svc->used = true;
-	e->svc->gen = e->c->next_gen++;
-	e->svc->vip = tf_n32(TF_VIP);
-	e->svc->l4port = tf_n16(80);
-	e->svc->proto = IPPROTO_TCP;
-	e->svc->snat_all = true;
-	e->svc->tw_quarantine = CFG_INHERIT;
-	e->now = T0;
-	assert_int_equal(palloc_init(&e->pa, 0, 1, seed, 64, maxq, -1, T0), 0);
+	env_setup(e, 0, 1, 64, maxq, seed);
 }
 
 static void env_init_seed(struct env *e, uint64_t seed)
@@ -76,12 +57,6 @@ static void env_init_seed(struct env *e, uint64_t seed)
 static void env_init(struct env *e)
 {
 	env_init_seed(e, 0x7e05e);
-}
-
-static void env_free(struct env *e)
-{
-	palloc_free(&e->pa);
-	cfg_free(e->c);
 }
 
 static void snat_add(struct env *e, int slot, uint32_t ip, uint16_t lo, uint16_t hi)
@@ -99,27 +74,6 @@ static void snat_range(struct env *e, int slot, uint16_t lo, uint16_t hi)
 	e->c->snat[slot].lo = lo;
 	e->c->snat[slot].hi = hi;
 }
-
-/* The clock reads T0 + @t; the timer runs. Returns how many quarantines ended. */
-static uint32_t at(struct env *e, uint64_t t)
-{
-	assert_true(T0 + t >= e->now);
-	e->now = T0 + t;
-	return palloc_expire(&e->pa, e->now, UINT32_MAX);
-}
-
-/* A connection as the load balancer sees it. */
-struct conn {
-	struct flow f;
-	uint32_t nxt[2]; /* next sequence number of each side: [FWD] client, [REV] backend */
-	uint32_t rcv[2]; /* what each side acknowledges */
-	bool ts;	 /* the client's SYN carries timestamps */
-	bool ts_b;	 /* the backend answers with them */
-	uint32_t tsval;	 /* the client's clock: every client segment carries it */
-	uint32_t echo_p; /* the newest TSval' the backend got (it echoes that) */
-	uint32_t echo_raw;
-	uint32_t first; /* the SYN's TSval' */
-};
 
 /* A flow toward @bip:80 whose client clock reads @tsval; no tuple yet. */
 static void conn_new(struct conn *c, uint32_t bip, uint32_t tsval)
@@ -181,7 +135,7 @@ static void seg(struct env *e, struct conn *c, enum flow_dir dir, uint8_t flags)
 	assert_int_equal(pkt_parse(fr, flen, &pm), 0);
 	sg = (struct tcpstate_seg){ .flags = pm.tcp_flags, .seq = pm.tcp_seq, .ack = pm.tcp_ack };
 	c->f.state = tcpstate_next(&c->f, dir, &sg);
-	palloc_on_segment(&e->pa, &c->f, DUR, e->now);
+	palloc_on_segment(&e->pa, &c->f, e->dur, e->now);
 	if (c->f.ts != 0 && pm.tcp_ts != 0)
 		assert_true(tsrw_packet(&c->f, fr + pm.l4_off, &pm, dir, e->now));
 	tcp = fr + pm.l4_off;
@@ -194,18 +148,6 @@ static void seg(struct env *e, struct conn *c, enum flow_dir dir, uint8_t flags)
 	} else if (flags & ACK) {
 		assert_int_equal(tf_rd32(tcp + pm.tcp_ts + 6), c->echo_raw);
 	}
-}
-
-/* The other side received everything @dir sent so far. */
-static void deliver(struct conn *c, enum flow_dir dir)
-{
-	c->rcv[dir == FWD ? REV : FWD] = c->nxt[dir];
-}
-
-static void sd(struct env *e, struct conn *c, enum flow_dir dir, uint8_t flags)
-{
-	seg(e, c, dir, flags);
-	deliver(c, dir);
 }
 
 /* The tuple is taken: the SYN (with its TSval' picked) and the handshake. */
@@ -235,42 +177,6 @@ static void data_at(struct env *e, struct conn *c, uint32_t tsval)
 	c->tsval = tsval;
 	sd(e, c, FWD, ACK);
 	sd(e, c, REV, ACK);
-}
-
-static void conn_end(struct env *e, struct conn *c)
-{
-	palloc_on_end(&e->pa, &c->f, DUR, e->now);
-}
-
-/* The backend closes first; then the client. Both FINs acknowledged: TIME_WAIT proper. */
-static void close_backend_first(struct env *e, struct conn *c)
-{
-	sd(e, c, REV, FIN | ACK);
-	sd(e, c, FWD, ACK);
-	sd(e, c, FWD, FIN | ACK);
-	sd(e, c, REV, ACK);
-	assert_int_equal(c->f.state, FLOW_CLOSED);
-	assert_true(palloc_flow_quarantined(&e->pa, &c->f));
-}
-
-static void close_client_first(struct env *e, struct conn *c)
-{
-	sd(e, c, FWD, FIN | ACK);
-	sd(e, c, REV, FIN | ACK);
-	sd(e, c, FWD, ACK);
-	assert_int_equal(c->f.state, FLOW_CLOSED);
-}
-
-/* Both FINs cross, then both are acknowledged: the backend is in TIME_WAIT too. */
-static void close_simultaneous(struct env *e, struct conn *c)
-{
-	seg(e, c, FWD, FIN | ACK);
-	seg(e, c, REV, FIN | ACK);
-	deliver(c, FWD);
-	deliver(c, REV);
-	sd(e, c, FWD, ACK);
-	sd(e, c, REV, ACK);
-	assert_int_equal(c->f.state, FLOW_CLOSED);
 }
 
 /* A flow with timestamps both ways, closed cleanly by the backend, ended. */
@@ -341,7 +247,7 @@ static void reused_tuple_lives_a_normal_life(void **state)
 	env_init(&e);
 	snat_add(&e, 0, TF_SNAT, 5000, 5000);
 	at(&e, 10);
-	conn_proof(&e, &a, 1000, 1500, true); /* quarantined until 10 + DUR */
+	conn_proof(&e, &a, 1000, 1500, true); /* quarantined until 10 + ENV_DUR */
 	at(&e, 20);
 	conn_new(&n, BE1, 7);
 	assert_int_equal(conn_get(&e, &n), -ENOSPC);
@@ -351,7 +257,7 @@ static void reused_tuple_lives_a_normal_life(void **state)
 	conn_syn(&e, &n, true);
 	assert_true((int32_t)(n.first - a.f.ts_max) > 0);
 	/* The old entry is gone: its expiry frees nothing. */
-	assert_int_equal(at(&e, 10 + DUR), 0);
+	assert_int_equal(at(&e, 10 + ENV_DUR), 0);
 	assert_true(held(&e, &n));
 	assert_int_equal(e.pa.expired_total, 0);
 	/* The new flow closes as any other and is quarantined again... */
@@ -363,9 +269,9 @@ static void reused_tuple_lives_a_normal_life(void **state)
 	assert_int_equal(e.pa.quarantined_total, 2);
 	assert_true(held(&e, &n));
 	/* ... for the full duration, and then the tuple is free. */
-	assert_int_equal(at(&e, 2000 + DUR - 1), 0);
+	assert_int_equal(at(&e, 2000 + ENV_DUR - 1), 0);
 	assert_true(held(&e, &n));
-	assert_int_equal(at(&e, 2000 + DUR), 1);
+	assert_int_equal(at(&e, 2000 + ENV_DUR), 1);
 	assert_false(held(&e, &n));
 	conn_new(&m, BE1, 5);
 	assert_int_equal(conn_get(&e, &m), 0);
@@ -595,7 +501,7 @@ static void expired_entry_is_not_reusable(void **state)
 	snat_add(&e, 0, TF_SNAT, 5000, 5000);
 	at(&e, 50);
 	conn_proof(&e, &a, 1000, 1500, false);
-	assert_int_equal(at(&e, 50 + DUR), 1);
+	assert_int_equal(at(&e, 50 + ENV_DUR), 1);
 	assert_false(held(&e, &a));
 	/* The tuple is simply free: no reuse needed. */
 	conn_new(&b, BE1, 2000);
@@ -610,7 +516,7 @@ static void expired_entry_is_not_reusable(void **state)
 	assert_int_equal(e.pa.reused_total, 0);
 	/* An entry that expires while its flow still lives leaves nothing either. */
 	close_backend_first(&e, &b);
-	assert_int_equal(at(&e, 60 + 2 * DUR), 1);
+	assert_int_equal(at(&e, 60 + 2 * ENV_DUR), 1);
 	conn_end(&e, &b);
 	assert_false(held(&e, &b));
 	assert_int_equal(palloc_quarantine_used(&e.pa), 0);
