@@ -305,6 +305,13 @@ const char *cfg_backend_state_name(uint8_t state)
 	return state < 3 ? names[state] : "?";
 }
 
+const char *cfg_health_name(uint8_t health)
+{
+	static const char *const names[] = { "unchecked", "up", "down" };
+
+	return health < 3 ? names[health] : "?";
+}
+
 const char *cfg_tcp_state_name(uint8_t state)
 {
 	static const char *const names[] = { "syn", "established", "closing", "closed", "udp" };

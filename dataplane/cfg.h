@@ -58,6 +58,28 @@ enum cfg_backend_state {
 	CFG_BACKEND_DOWN,
 };
 
+/* What the service's health checks (hc.c) last concluded about a backend. */
+enum cfg_health {
+	CFG_HEALTH_UNCHECKED, /* its service has no checks: selectable */
+	CFG_HEALTH_UP,
+	CFG_HEALTH_DOWN, /* out of selection; its live flows continue */
+};
+
+enum cfg_check_kind {
+	CFG_CHECK_OFF,
+	CFG_CHECK_TCP,	/* SYN, expect SYN-ACK, answer with RST */
+	CFG_CHECK_ICMP, /* echo request, expect echo reply */
+};
+
+/* Defaults of "service set NAME check ..." (seconds, counts). */
+#define CFG_CHECK_INTERVAL 2
+#define CFG_CHECK_TIMEOUT  1
+#define CFG_CHECK_RISE	   2
+#define CFG_CHECK_FALL	   3
+/* Source ports of probes: outside every SNAT address's flow range. */
+#define CFG_CHECK_PORT_LO  1000
+#define CFG_CHECK_PORT_HI  1023
+
 /* Bits of the value kmap "local" holds for an own IPv4 address. */
 #define CFG_LOCAL_OWN	       0x01u /* addr add */
 #define CFG_LOCAL_VIP	       0x02u /* a service's VIP */
@@ -111,7 +133,15 @@ struct cfg_backend {
 	uint32_t ip;
 	uint16_t l4port;
 	uint16_t weight;
-	uint8_t state; /* enum cfg_backend_state */
+	uint8_t state;	    /* enum cfg_backend_state */
+	uint8_t health;	    /* enum cfg_health; written by hc.c only */
+	uint64_t health_ms; /* worker_clock_ms() of the last change of health */
+};
+
+struct cfg_check {
+	uint8_t kind; /* enum cfg_check_kind */
+	uint16_t interval_s, timeout_s;
+	uint8_t rise, fall;
 };
 
 struct bsel_table;
@@ -129,6 +159,7 @@ struct cfg_service {
 	int32_t tw_quarantine; /* seconds; CFG_INHERIT: the global setting */
 	int8_t ts_rewrite;     /* 0/1; CFG_INHERIT: the global setting */
 	int8_t tw_reuse;       /* 0/1; CFG_INHERIT: the global setting */
+	struct cfg_check check;
 	/* Derived: which backends may get new flows, and how to pick one. */
 	struct bsel_table *bsel;
 	bool bsel_dirty;
@@ -258,6 +289,7 @@ static inline bool cfg_tw_reuse(const struct cfg *c, uint16_t svc)
 
 const char *cfg_sched_name(uint8_t sched);
 const char *cfg_backend_state_name(uint8_t state);
+const char *cfg_health_name(uint8_t health);
 const char *cfg_tcp_state_name(uint8_t state);
 
 #endif
