@@ -5,7 +5,7 @@
 # Used by tools/test and tools/demo. Requires root.
 
 SLUICE_DEPS=(
-	libdpdk-dev dpdk libnuma-dev libcmocka-dev meson ninja-build pkg-config
+	libdpdk-dev dpdk dpdk-dev libnuma-dev libcmocka-dev meson ninja-build pkg-config
 	nginx-light wrk apache2-utils python3-scapy iproute2 ethtool iputils-ping
 	socat curl procps
 )
