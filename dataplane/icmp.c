@@ -58,6 +58,15 @@ uint32_t icmp_error_build(uint8_t *out, uint32_t room, uint8_t type, uint8_t cod
 	return len;
 }
 
+/* The TCP checksum of the @len-byte segment at @tcp behind the IP header @ip. */
+static uint16_t icmp_tcp_csum(const uint8_t *ip, const uint8_t *tcp, uint16_t len)
+{
+	uint32_t sum = (uint32_t)nat_rd16(ip + 12) + nat_rd16(ip + 14) + nat_rd16(ip + 16) +
+		       nat_rd16(ip + 18) + rte_cpu_to_be_16(IPPROTO_TCP) + rte_cpu_to_be_16(len);
+
+	return nat_csum_full(tcp, len, sum);
+}
+
 uint32_t icmp_tcp_rst(uint8_t *frame, const struct pkt_meta *m)
 {
 	uint8_t *ip = frame + m->l3_off;
@@ -70,7 +79,6 @@ uint32_t icmp_tcp_rst(uint8_t *frame, const struct pkt_meta *m)
 	uint8_t flags = m->tcp_flags;
 	uint8_t *nip = frame + 14;
 	uint8_t *ntcp = nip + 20;
-	uint32_t sum;
 
 	if (flags & 0x02) /* SYN counts as one */
 		seglen++;
@@ -88,9 +96,46 @@ uint32_t icmp_tcp_rst(uint8_t *frame, const struct pkt_meta *m)
 	}
 	ntcp[12] = 5 << 4;
 	icmp_ip_header(nip, 40, IPPROTO_TCP, src, dst);
-	/* Pseudo-header: addresses, protocol, TCP length. */
-	sum = (uint32_t)nat_rd16(nip + 12) + nat_rd16(nip + 14) + nat_rd16(nip + 16) +
-	      nat_rd16(nip + 18) + rte_cpu_to_be_16(IPPROTO_TCP) + rte_cpu_to_be_16(20);
-	nat_wr16(ntcp + 16, nat_csum_full(ntcp, 20, sum));
+	nat_wr16(ntcp + 16, icmp_tcp_csum(nip, ntcp, 20));
 	return 40;
+}
+
+uint32_t icmp_probe_syn(uint8_t *out, uint32_t room, uint32_t src, uint32_t dst, uint16_t sport,
+			uint16_t dport, uint32_t isn)
+{
+	uint8_t *tcp = out + 20;
+
+	if (room < ICMP_PROBE_SYN_LEN)
+		return 0;
+	memset(tcp, 0, 24);
+	nat_wr16(tcp, sport);
+	nat_wr16(tcp + 2, dport);
+	nat_wr32(tcp + 4, rte_cpu_to_be_32(isn));
+	tcp[12] = 6 << 4;
+	tcp[13] = 0x02; /* SYN */
+	nat_wr16(tcp + 14, rte_cpu_to_be_16(1024));
+	tcp[20] = 2; /* MSS 536: any server accepts it, and the answer is small */
+	tcp[21] = 4;
+	nat_wr16(tcp + 22, rte_cpu_to_be_16(536));
+	icmp_ip_header(out, ICMP_PROBE_SYN_LEN, IPPROTO_TCP, src, dst);
+	nat_wr16(tcp + 16, icmp_tcp_csum(out, tcp, 24));
+	return ICMP_PROBE_SYN_LEN;
+}
+
+uint32_t icmp_probe_echo(uint8_t *out, uint32_t room, uint32_t src, uint32_t dst, uint16_t id,
+			 uint16_t seq)
+{
+	static const uint8_t data[8] = { 's', 'l', 'u', 'i', 'c', 'e', 'h', 'c' };
+	uint8_t *icmp = out + 20;
+
+	if (room < ICMP_PROBE_ECHO_LEN)
+		return 0;
+	memset(icmp, 0, 8);
+	icmp[0] = 8;
+	nat_wr16(icmp + 4, rte_cpu_to_be_16(id));
+	nat_wr16(icmp + 6, rte_cpu_to_be_16(seq));
+	memcpy(icmp + 8, data, sizeof(data));
+	nat_wr16(icmp + 2, nat_csum_full(icmp, 16, 0));
+	icmp_ip_header(out, ICMP_PROBE_ECHO_LEN, IPPROTO_ICMP, src, dst);
+	return ICMP_PROBE_ECHO_LEN;
 }

@@ -38,4 +38,20 @@ uint32_t icmp_error_build(uint8_t *out, uint32_t room, uint8_t type, uint8_t cod
  */
 uint32_t icmp_tcp_rst(uint8_t *frame, const struct pkt_meta *m);
 
+/* Lengths of the health-check probes below (IP header on). */
+#define ICMP_PROBE_SYN_LEN  44u /* IP 20 + TCP 20 + MSS option 4 */
+#define ICMP_PROBE_ECHO_LEN 36u /* IP 20 + ICMP 8 + 8 bytes of data */
+
+/*
+ * Health-check probes (hc.h) into @out (room @room bytes, from the IP header
+ * on). A TCP SYN from @src:@sport to @dst:@dport with sequence @isn and an
+ * MSS option; an ICMP echo request from @src to @dst with @id and @seq.
+ * Addresses and ports in network byte order, @isn/@id/@seq in host order.
+ * Return the IP length written, or 0 if @room is too small.
+ */
+uint32_t icmp_probe_syn(uint8_t *out, uint32_t room, uint32_t src, uint32_t dst, uint16_t sport,
+			uint16_t dport, uint32_t isn);
+uint32_t icmp_probe_echo(uint8_t *out, uint32_t room, uint32_t src, uint32_t dst, uint16_t id,
+			 uint16_t seq);
+
 #endif

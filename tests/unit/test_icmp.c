@@ -277,6 +277,79 @@ static void rst_for_ack_segment_takes_seq_from_ack(void **state)
 	assert_int_equal(r.seq, 43);
 }
 
+/* ---- health-check probes ---- */
+
+/* An Ethernet header for IPv4 in front of a probe built at fr + TF_ETH. */
+static void probe_frame(struct pkt_meta *m, uint32_t iplen)
+{
+	memset(fr, 0, TF_ETH);
+	fr[12] = 0x08;
+	parse_ok(fr, TF_ETH + iplen, m);
+	assert_true(ref_ip_ok(fr + TF_ETH));
+	assert_int_equal(tf_l4_csum_field(fr + TF_ETH), ref_l4_csum(fr + TF_ETH));
+}
+
+static void probe_syn_is_a_plain_syn_with_mss(void **state)
+{
+	const uint32_t src = 0x020013c6, dst = 0x0b0013c6; /* 198.19.0.2 -> .11 */
+	struct pkt_meta m;
+	uint32_t len;
+
+	(void)state;
+	assert_int_equal(
+		icmp_probe_syn(fr + TF_ETH, ICMP_PROBE_SYN_LEN - 1, src, dst, 0xe803, 0x901f, 7),
+		0);
+	len = icmp_probe_syn(fr + TF_ETH, ICMP_PROBE_SYN_LEN, src, dst, 0xe803, 0x901f, 0xfffff123);
+	assert_int_equal(len, ICMP_PROBE_SYN_LEN);
+	probe_frame(&m, len);
+	assert_int_equal(m.proto, 6);
+	assert_int_equal(m.src, src);
+	assert_int_equal(m.dst, dst);
+	assert_int_equal(m.sport, 0xe803);
+	assert_int_equal(m.dport, 0x901f);
+	assert_int_equal(m.tcp_flags, 0x02);
+	assert_int_equal(m.tcp_seq, 0xfffff123);
+	assert_int_equal(m.tcp_hlen, 24);
+	assert_int_equal(m.tcp_ts, 0);
+	assert_int_equal(m.l4_len, 24);
+	/* MSS option 536. */
+	assert_int_equal(fr[m.l4_off + 20], 2);
+	assert_int_equal(fr[m.l4_off + 21], 4);
+	assert_int_equal(fr[m.l4_off + 22] << 8 | fr[m.l4_off + 23], 536);
+	/* Its answer, a SYN-ACK, gets the RST that ends the half-open connection. */
+	fr[m.l4_off + 13] = 0x12;
+	tf_wr32(fr + m.l4_off + 8, 0xfffff124);
+	parse_ok(fr, TF_ETH + len, &m);
+	len = icmp_tcp_rst(fr, &m);
+	parse_ok(fr, TF_ETH + len, &m);
+	assert_int_equal(m.tcp_flags, 0x04);
+	assert_int_equal(m.tcp_seq, 0xfffff124);
+	assert_int_equal(m.dst, src);
+}
+
+static void probe_echo_is_a_valid_echo_request(void **state)
+{
+	const uint32_t src = 0x020013c6, dst = 0x150013c6;
+	struct pkt_meta m;
+	uint32_t len;
+
+	(void)state;
+	assert_int_equal(icmp_probe_echo(fr + TF_ETH, 10, src, dst, 1, 2), 0);
+	len = icmp_probe_echo(fr + TF_ETH, ICMP_PROBE_ECHO_LEN, src, dst, 0x0fff, 0xabcd);
+	assert_int_equal(len, ICMP_PROBE_ECHO_LEN);
+	probe_frame(&m, len);
+	assert_int_equal(m.proto, 1);
+	assert_int_equal(m.icmp_type, 8);
+	assert_int_equal(m.icmp_code, 0);
+	assert_int_equal(m.sport, 0xff0f); /* the id, network byte order */
+	assert_int_equal(fr[m.l4_off + 6] << 8 | fr[m.l4_off + 7], 0xabcd);
+	/* The backend's echo reply carries them back. */
+	icmp_echo_reply(fr, &m);
+	probe_frame(&m, len);
+	assert_int_equal(m.icmp_type, 0);
+	assert_int_equal(m.dst, src);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -290,6 +363,8 @@ int main(void)
 		cmocka_unit_test(rst_for_syn_with_data_acks_the_data),
 		cmocka_unit_test(rst_ack_wraps_around),
 		cmocka_unit_test(rst_for_ack_segment_takes_seq_from_ack),
+		cmocka_unit_test(probe_syn_is_a_plain_syn_with_mss),
+		cmocka_unit_test(probe_echo_is_a_valid_echo_request),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
