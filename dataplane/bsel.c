@@ -167,7 +167,8 @@ struct bsel_table *bsel_table_build(const struct cfg *c, int svc)
 		const struct cfg_backend *be = &c->backends[b];
 
 		/* drain and down keep their flows but get no new ones */
-		if (!be->used || be->svc != svc || be->weight == 0 || be->state != CFG_BACKEND_UP)
+		if (!be->used || be->svc != svc || be->weight == 0 || be->state != CFG_BACKEND_UP ||
+		    be->health == CFG_HEALTH_DOWN)
 			continue;
 		t->members[t->count] = (uint16_t)b;
 		t->member_gen[t->count] = be->gen;

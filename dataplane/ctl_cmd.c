@@ -21,6 +21,7 @@
 #include "cfg.h"
 #include "ctl_priv.h"
 #include "ctl_proto.h"
+#include "worker.h"
 
 #define CTL_MAX_SECONDS	      604800u /* a week: longer timeouts are typos */
 #define CTL_MAX_CHECK_SECONDS 3600u
@@ -370,6 +371,10 @@ int ctl_cmd_snat_add(struct ctl_ctx *x, int argc, char **argv)
 		return ret;
 	if (vals[0] != NULL && (ret = ctl_ports_range(x, vals[0], &sn.lo, &sn.hi)) < 0)
 		return ret;
+	if (sn.lo <= CFG_CHECK_PORT_HI && sn.hi >= CFG_CHECK_PORT_LO)
+		return ctl_fail(x, -EINVAL,
+				"ports %u-%u overlap %u-%u, the source ports of health checks",
+				sn.lo, sn.hi, CFG_CHECK_PORT_LO, CFG_CHECK_PORT_HI);
 	ret = ctl_dev(x, vals[1], &sn.port);
 	if (ret < 0)
 		return ret;
@@ -556,39 +561,84 @@ int ctl_cmd_service_add(struct ctl_ctx *x, int argc, char **argv)
 	return 0;
 }
 
-/* Validate "check tcp [interval S] [timeout S] [rise N] [fall N]" or "check off". */
-static int ctl_check_parse(struct ctl_ctx *x, int argc, char **argv)
+/*
+ * Parse "check tcp|icmp [interval S] [timeout S] [rise N] [fall N]" or
+ * "check off" for a service of protocol @proto into @ck.
+ */
+static int ctl_check_parse(struct ctl_ctx *x, int argc, char **argv, uint8_t proto,
+			   struct cfg_check *ck)
 {
 	static const char *const keys[] = { "interval", "timeout", "rise", "fall", NULL };
 	const char *vals[5] = { NULL };
-	uint32_t interval = 2, timeout = 1, n;
+	uint32_t v[4] = { CFG_CHECK_INTERVAL, CFG_CHECK_TIMEOUT, CFG_CHECK_RISE, CFG_CHECK_FALL };
+	uint8_t kind;
 	int ret;
 
-	if (argc == 1 && strcmp(argv[0], "off") == 0)
+	if (argc == 1 && strcmp(argv[0], "off") == 0) {
+		*ck = (struct cfg_check){ .kind = CFG_CHECK_OFF };
 		return 0;
-	if (argc < 1 || strcmp(argv[0], "tcp") != 0)
+	}
+	if (argc < 1)
 		return ctl_usage(x);
+	if (strcmp(argv[0], "tcp") == 0)
+		kind = CFG_CHECK_TCP;
+	else if (strcmp(argv[0], "icmp") == 0) /* an extension, for UDP services */
+		kind = CFG_CHECK_ICMP;
+	else
+		return ctl_usage(x);
+	if (kind == CFG_CHECK_TCP && proto != IPPROTO_TCP)
+		return ctl_fail(x, -EINVAL,
+				"check tcp: a UDP service's backends are checked with "
+				"\"check icmp\"");
 	ret = ctl_opts(x, argc - 1, argv + 1, keys, vals);
 	if (ret < 0)
 		return ret;
-	if (vals[0] != NULL && ctl_parse_u32(vals[0], 1, CTL_MAX_CHECK_SECONDS, &interval) < 0)
-		return ctl_fail(x, -EINVAL, "interval %s: bad seconds (1-%u)", vals[0],
-				CTL_MAX_CHECK_SECONDS);
-	if (vals[1] != NULL && ctl_parse_u32(vals[1], 1, CTL_MAX_CHECK_SECONDS, &timeout) < 0)
-		return ctl_fail(x, -EINVAL, "timeout %s: bad seconds (1-%u)", vals[1],
-				CTL_MAX_CHECK_SECONDS);
-	if (timeout > interval)
-		return ctl_fail(x, -EINVAL, "timeout %u exceeds interval %u", timeout, interval);
+	for (int i = 0; i < 2; i++)
+		if (vals[i] != NULL && ctl_parse_u32(vals[i], 1, CTL_MAX_CHECK_SECONDS, &v[i]) < 0)
+			return ctl_fail(x, -EINVAL, "%s %s: bad seconds (1-%u)", keys[i], vals[i],
+					CTL_MAX_CHECK_SECONDS);
+	if (v[1] > v[0])
+		return ctl_fail(x, -EINVAL, "timeout %u exceeds interval %u", v[1], v[0]);
 	for (int i = 2; i < 4; i++)
-		if (vals[i] != NULL && ctl_parse_u32(vals[i], 1, CTL_MAX_CHECK_COUNT, &n) < 0)
+		if (vals[i] != NULL && ctl_parse_u32(vals[i], 1, CTL_MAX_CHECK_COUNT, &v[i]) < 0)
 			return ctl_fail(x, -EINVAL, "%s %s: bad count (1-%u)", keys[i], vals[i],
 					CTL_MAX_CHECK_COUNT);
+	*ck = (struct cfg_check){ .kind = kind,
+				  .interval_s = (uint16_t)v[0],
+				  .timeout_s = (uint16_t)v[1],
+				  .rise = (uint8_t)v[2],
+				  .fall = (uint8_t)v[3] };
 	return 0;
+}
+
+/* The health a backend of a service with check @kind starts with (hc.h). */
+static uint8_t ctl_health_initial(uint8_t kind)
+{
+	return kind == CFG_CHECK_OFF ? CFG_HEALTH_UNCHECKED : CFG_HEALTH_UP;
+}
+
+/* Service slot @s's checks become @ck: its backends' health starts over if they go on or off. */
+static void ctl_check_set(struct cfg *c, int s, const struct cfg_check *ck)
+{
+	struct cfg_service *svc = &c->services[s];
+	bool was = svc->check.kind != CFG_CHECK_OFF, is = ck->kind != CFG_CHECK_OFF;
+
+	svc->check = *ck;
+	if (was == is)
+		return;
+	for (int b = 0; b < CFG_MAX_BACKENDS; b++) {
+		struct cfg_backend *be = &c->backends[b];
+
+		if (be->used && be->svc == s) {
+			be->health = ctl_health_initial(ck->kind);
+			be->health_ms = worker_clock_ms();
+		}
+	}
+	svc->bsel_dirty = true;
 }
 
 int ctl_cmd_service_set(struct ctl_ctx *x, int argc, char **argv)
 {
-	const char *unsupported = NULL;
 	struct cfg_service *svc;
 	int s, ret;
 
@@ -604,11 +654,13 @@ int ctl_cmd_service_set(struct ctl_ctx *x, int argc, char **argv)
 		bool on;
 
 		if (strcmp(key, "check") == 0) {
+			struct cfg_check ck;
+
 			/* "check" takes the rest of the line. */
-			ret = ctl_check_parse(x, argc - i - 1, argv + i + 1);
+			ret = ctl_check_parse(x, argc - i - 1, argv + i + 1, svc->proto, &ck);
 			if (ret < 0)
 				return ret;
-			unsupported = "health checks are not implemented yet";
+			ctl_check_set(x->c, s, &ck);
 			break;
 		}
 		if (i + 1 >= argc)
@@ -648,9 +700,6 @@ int ctl_cmd_service_set(struct ctl_ctx *x, int argc, char **argv)
 			return ctl_usage(x);
 		}
 	}
-	/* Validated, but refused rather than stored and silently ignored. */
-	if (unsupported != NULL)
-		return ctl_fail(x, -EOPNOTSUPP, "%s", unsupported);
 	return 0;
 }
 
@@ -753,6 +802,8 @@ int ctl_cmd_backend_add(struct ctl_ctx *x, int argc, char **argv)
 		return ctl_fail(x, -ENOSPC, "no room for more backends (%d)", CFG_MAX_BACKENDS);
 	be.svc = (uint16_t)svc;
 	be.gen = ctl_gen_next(c);
+	be.health = ctl_health_initial(c->services[svc].check.kind);
+	be.health_ms = worker_clock_ms();
 	c->backends[slot] = be;
 	c->services[svc].bsel_dirty = true;
 	return 0;

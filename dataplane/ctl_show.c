@@ -29,6 +29,7 @@
 #include "cfg.h"
 #include "ctl_priv.h"
 #include "flow.h"
+#include "hc.h"
 #include "neigh.h"
 #include "palloc.h"
 #include "stats.h"
@@ -660,6 +661,7 @@ int ctl_show_backends(struct ctl_ctx *x, int argc, char **argv)
 	struct ctl_tab t = { 0 };
 	bool first = true;
 	int only = -1;
+	uint64_t now = worker_clock_ms();
 
 	if (argc > 1)
 		return ctl_usage(x);
@@ -671,7 +673,8 @@ int ctl_show_backends(struct ctl_ctx *x, int argc, char **argv)
 	if (x->json)
 		ctl_printf(x->out, "[");
 	else
-		ctl_tab_row(&t, "SERVICE\tADDRESS\tPORT\tWEIGHT\tSTATE\tHEALTH\tACTIVE\tTOTAL");
+		ctl_tab_row(&t, "SERVICE\tADDRESS\tPORT\tWEIGHT\tSTATE\tHEALTH\tSINCE\tCHECKS "
+				"OK/FAILED\tLAST\tACTIVE\tTOTAL");
 	/* Grouped by service, both in slot order. */
 	for (int s = 0; s < CFG_MAX_SERVICES; s++) {
 		const struct cfg_service *svc = &c->services[s];
@@ -681,21 +684,33 @@ int ctl_show_backends(struct ctl_ctx *x, int argc, char **argv)
 		for (int b = 0; b < CFG_MAX_BACKENDS; b++) {
 			const struct cfg_backend *be = &c->backends[b];
 			const struct ctl_base_obj *base;
-			uint64_t active, total, fail;
-			char ip[CTL_ADDR_SIZE];
+			uint64_t active, total, fail, since;
+			struct hc_info hi = { 0 };
+			char ip[CTL_ADDR_SIZE], checks[48];
 
 			if (!be->used || be->svc != s)
 				continue;
+			/* Seconds since its health last changed (or checks went on or off). */
+			since = (now - be->health_ms) / 1000;
+			hc_backend_info(b, be->gen, &hi);
 			ctl_sum_backend(c, b, &active, &total, &fail);
 			base = ctl_base_of(&ctl_base.be[b], be->gen);
 			total = ctl_since(total, base->total);
 			fail = ctl_since(fail, base->alloc_failures);
 			ctl_fmt_ip(be->ip, ip);
 			if (!x->json) {
-				ctl_tab_row(&t, "%s\t%s\t%u\t%u\t%s\t%s\t%" PRIu64 "\t%" PRIu64,
+				bool checked = be->health != CFG_HEALTH_UNCHECKED;
+
+				snprintf(checks, sizeof(checks), "%" PRIu64 "/%" PRIu64, hi.ok,
+					 hi.failed);
+				ctl_tab_row(&t,
+					    "%s\t%s\t%u\t%u\t%s\t%s\t%" PRIu64 "s\t%s\t%s\t%" PRIu64
+					    "\t%" PRIu64,
 					    svc->name, ip, ntohs(be->l4port), be->weight,
-					    cfg_backend_state_name(be->state), "unchecked", active,
-					    total);
+					    cfg_backend_state_name(be->state),
+					    cfg_health_name(be->health), since,
+					    checked ? checks : "-",
+					    checked ? hc_result_name(hi.last) : "-", active, total);
 				continue;
 			}
 			ctl_printf(x->out, "%s{", first ? "" : ",");
@@ -705,15 +720,22 @@ int ctl_show_backends(struct ctl_ctx *x, int argc, char **argv)
 			ctl_printf(x->out, ",\"port\":%u,\"weight\":%u,", ntohs(be->l4port),
 				   be->weight);
 			ctl_jstr(x->out, "state", cfg_backend_state_name(be->state));
-			/* No health checks yet: say so instead of claiming "up". */
 			ctl_printf(x->out, ",");
-			ctl_jstr(x->out, "health", "unchecked");
+			ctl_jstr(x->out, "health", cfg_health_name(be->health));
 			ctl_printf(x->out, ",");
 			ctl_ju64(x->out, "active_flows", active);
 			ctl_printf(x->out, ",");
 			ctl_ju64(x->out, "total_flows", total);
 			ctl_printf(x->out, ",");
 			ctl_ju64(x->out, "alloc_failures", fail);
+			ctl_printf(x->out, ",");
+			ctl_ju64(x->out, "health_since_s", since);
+			ctl_printf(x->out, ",");
+			ctl_ju64(x->out, "checks_ok", hi.ok);
+			ctl_printf(x->out, ",");
+			ctl_ju64(x->out, "checks_failed", hi.failed);
+			ctl_printf(x->out, ",");
+			ctl_jstr(x->out, "last_check", hc_result_name(hi.last));
 			ctl_printf(x->out, "}");
 			first = false;
 		}

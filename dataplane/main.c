@@ -21,6 +21,7 @@
 #include "cfg.h"
 #include "ctl.h"
 #include "ctl_proto.h"
+#include "hc.h"
 #include "port.h"
 #include "worker.h"
 
@@ -246,6 +247,11 @@ int main(int argc, char **argv)
 	}
 	if (main_workers(nports, &o.lim) < 0 || main_ports(nports) < 0)
 		goto out_eal;
+	n = hc_init();
+	if (n < 0) {
+		fprintf(stderr, "sluice: health-check rings: %s\n", rte_strerror(-n));
+		goto out_eal;
+	}
 	if (o.config != NULL && ctl_apply_file(o.config, stderr) < 0)
 		goto out_eal;
 	for (uint16_t p = 0; p < nports; p++) {
@@ -273,7 +279,9 @@ int main(int argc, char **argv)
 
 	last_tick = worker_clock_ms();
 	while (!main_stop) {
-		ctl_server_poll(100);
+		/* Short waits: health-check probes and timeouts are due to the 10 ms. */
+		ctl_server_poll(10);
+		hc_poll(worker_clock_ms());
 		if (worker_clock_ms() - last_tick >= 1000) {
 			ctl_tick();
 			last_tick += 1000;

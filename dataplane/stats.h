@@ -51,7 +51,9 @@
 	X(NEIGH_QUEUE_FULL, "neigh_queue_full")     \
 	X(TX_FULL, "tx_full")                       \
 	X(MBUF_ALLOC_FAILED, "mbuf_alloc_failed")   \
-	X(ICMP_RATE_LIMITED, "icmp_rate_limited")
+	X(ICMP_RATE_LIMITED, "icmp_rate_limited")   \
+	X(CHECK_UNEXPECTED, "check_unexpected")     \
+	X(CHECK_QUEUE_FULL, "check_queue_full")
 
 enum stats_drop {
 #define STATS_DROP_ENUM(sym, name) STATS_DROP_##sym,
@@ -75,6 +77,7 @@ int stats_drop_lookup(const char *name);
  *   ts_flows_rewritten: TCP flows whose SYN got a timestamp offset
  *   ts_malformed: TCP packets with a timestamp option of the wrong length
  *   tw_reuses: quarantined tuples reused with timestamp proof
+ *   checks_sent: health-check probes sent (hc.h); check_replies: answers taken
  */
 #define STATS_LCORE_COUNTERS(X)   \
 	X(flows_created)          \
@@ -87,7 +90,9 @@ int stats_drop_lookup(const char *name);
 	X(arp_requests_sent)      \
 	X(ts_flows_rewritten)     \
 	X(ts_malformed)           \
-	X(tw_reuses)
+	X(tw_reuses)              \
+	X(checks_sent)            \
+	X(check_replies)
 
 struct stats_lcore {
 #define STATS_LCORE_FIELD(name) uint64_t name;

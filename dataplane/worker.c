@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <rte_arp.h>
 #include <rte_cycles.h>
@@ -12,6 +13,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "bsel.h"
+#include "hc.h"
 #include "icmp.h"
 #include "kmap.h"
 #include "nat.h"
@@ -41,6 +43,13 @@ uint64_t worker_clock_ms(void)
 {
 	if (worker_tsc_per_ms == 0)
 		worker_tsc_per_ms = rte_get_tsc_hz() / 1000;
+	if (unlikely(worker_tsc_per_ms == 0)) {
+		/* No EAL (the unit tests): the TSC rate is unknown. */
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	}
 	return rte_rdtsc() / worker_tsc_per_ms;
 }
 
@@ -574,6 +583,103 @@ static void worker_icmp_translate(struct worker *w, const struct cfg *c, struct 
 	}
 }
 
+/* ---- health checks (hc.h) -------------------------------------------- */
+
+/* Worker 0: send the probes the control thread queued. */
+static void worker_checks_send(struct worker *w, const struct cfg *c)
+{
+	struct hc_probe p;
+
+	for (int i = 0; i < 256 && rte_ring_sc_dequeue_elem(hc_probes, &p, sizeof(p)) == 0; i++) {
+		struct rte_mbuf *m;
+		uint8_t *out;
+		uint32_t nh, len;
+		uint16_t port;
+
+		if (cfg_route_lookup(c, p.dst, &port, &nh) < 0) {
+			stats_drop_inc(&w->stats, STATS_DROP_NO_ROUTE);
+			continue;
+		}
+		m = rte_pktmbuf_alloc(w->pool);
+		out = m == NULL ? NULL :
+				  (uint8_t *)rte_pktmbuf_append(m, RTE_ETHER_HDR_LEN +
+									   ICMP_PROBE_SYN_LEN);
+		if (out == NULL) {
+			rte_pktmbuf_free(m);
+			stats_drop_inc(&w->stats, STATS_DROP_MBUF_ALLOC_FAILED);
+			continue;
+		}
+		if (p.kind == CFG_CHECK_TCP)
+			len = icmp_probe_syn(out + RTE_ETHER_HDR_LEN, ICMP_PROBE_SYN_LEN, p.src,
+					     p.dst, p.sport, p.dport, p.isn);
+		else
+			len = icmp_probe_echo(out + RTE_ETHER_HDR_LEN, ICMP_PROBE_SYN_LEN, p.src,
+					      p.dst, (uint16_t)(p.isn >> 16), (uint16_t)p.isn);
+		rte_pktmbuf_trim(m, (uint16_t)(ICMP_PROBE_SYN_LEN - len));
+		worker_eth(m)->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+		w->stats.checks_sent++;
+		worker_output(w, c, m, port, nh);
+	}
+}
+
+/* Pass what answered a probe to the control thread; false if its ring is full. */
+static bool worker_check_report(struct worker *w, struct rte_mbuf *m, struct hc_report *r)
+{
+	if (rte_ring_mp_enqueue_elem(hc_reports, r, sizeof(*r)) != 0) {
+		worker_drop(w, m, STATS_DROP_CHECK_QUEUE_FULL);
+		return false;
+	}
+	w->stats.check_replies++;
+	return true;
+}
+
+/*
+ * A TCP segment to a probe source port of an SNAT address: the backend's
+ * SYN-ACK (answered with a RST, so that it keeps no half-open connection) or
+ * RST. No flow ever has such a tuple (hc.h).
+ */
+static void worker_check_tcp_reply(struct worker *w, const struct cfg *c, struct rte_mbuf *m,
+				   const struct pkt_meta *pm, uint16_t port)
+{
+	uint8_t fl = pm->tcp_flags & (TCPSTATE_SYN | TCPSTATE_ACK | TCPSTATE_RST);
+	struct hc_report r = { .kind = CFG_CHECK_TCP,
+			       .src = pm->src,
+			       .dst = pm->dst,
+			       .sport = pm->sport,
+			       .dport = pm->dport,
+			       .ack = pm->tcp_ack,
+			       .ok = fl == (TCPSTATE_SYN | TCPSTATE_ACK) };
+	uint32_t len;
+
+	if (hc_reports == NULL ||
+	    (!r.ok && fl != (TCPSTATE_RST | TCPSTATE_ACK) && fl != TCPSTATE_RST)) {
+		worker_drop(w, m, STATS_DROP_CHECK_UNEXPECTED);
+		return;
+	}
+	if (!worker_check_report(w, m, &r))
+		return;
+	if (!r.ok) {
+		rte_pktmbuf_free(m); /* consumed: the report is all it carried */
+		return;
+	}
+	len = icmp_tcp_rst(rte_pktmbuf_mtod(m, uint8_t *), pm);
+	rte_pktmbuf_trim(m, (uint16_t)(rte_pktmbuf_pkt_len(m) - RTE_ETHER_HDR_LEN - len));
+	worker_eth(m)->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	worker_reflect(w, c, m, port);
+}
+
+/* An ICMP echo reply to an own address: maybe the answer to a probe. */
+static void worker_check_echo_reply(struct worker *w, struct rte_mbuf *m, const struct pkt_meta *pm)
+{
+	const uint8_t *icmp = rte_pktmbuf_mtod_offset(m, const uint8_t *, pm->l4_off);
+	struct hc_report r = { .kind = CFG_CHECK_ICMP, .src = pm->src, .dst = pm->dst, .ok = 1 };
+
+	/* pkt_parse() checked that the 8-byte ICMP header is there. */
+	r.ack = (uint32_t)rte_be_to_cpu_16(pm->sport) << 16 | (uint32_t)icmp[6] << 8 | icmp[7];
+	if (worker_check_report(w, m, &r))
+		rte_pktmbuf_free(m);
+}
+
 static void worker_icmp(struct worker *w, const struct cfg *c, struct rte_mbuf *m,
 			struct pkt_meta *pm, uint16_t port)
 {
@@ -583,6 +689,9 @@ static void worker_icmp(struct worker *w, const struct cfg *c, struct rte_mbuf *
 		worker_reflect(w, c, m, port);
 	} else if (pkt_icmp_is_error(pm->icmp_type)) {
 		worker_icmp_translate(w, c, m, pm);
+	} else if (pm->icmp_type == 0 && pm->icmp_code == 0 && hc_reports != NULL &&
+		   rte_be_to_cpu_16(pm->sport) < CFG_MAX_BACKENDS) {
+		worker_check_echo_reply(w, m, pm);
 	} else {
 		worker_drop(w, m, STATS_DROP_ICMP_UNSUPPORTED);
 	}
@@ -714,6 +823,10 @@ static void worker_l4(struct worker *w, const struct cfg *c, struct rte_mbuf *m,
 		worker_flow_create(w, c, m, pm, svc, port);
 		return;
 	}
+	if ((bits & CFG_LOCAL_SNAT) && pm->proto == IPPROTO_TCP && hc_is_check_port(pm->dport)) {
+		worker_check_tcp_reply(w, c, m, pm, port);
+		return;
+	}
 	worker_drop(w, m, (bits & CFG_LOCAL_SNAT) ? STATS_DROP_NO_FLOW : STATS_DROP_NO_SERVICE);
 }
 
@@ -830,9 +943,11 @@ static void worker_expire(struct worker *w, const struct cfg *c, uint32_t budget
 	w->expire_due_ms = n >= budget || q >= budget ? w->now_ms : w->now_ms + 1;
 }
 
-static void worker_timers(struct worker *w)
+static void worker_timers(struct worker *w, const struct cfg *c)
 {
 	neigh_timer(w->neigh, w->now_ms, worker_arp_request, worker_neigh_drop, w);
+	if (w->idx == 0 && hc_probes != NULL)
+		worker_checks_send(w, c);
 }
 
 void worker_poll(struct worker *w, uint16_t nports)
@@ -859,7 +974,7 @@ void worker_poll(struct worker *w, uint16_t nports)
 	if (w->now_ms >= w->expire_due_ms)
 		worker_expire(w, c, 2u * WORKER_BURST * nports);
 	if (w->now_ms - w->last_timer_ms >= WORKER_TIMER_MS) {
-		worker_timers(w);
+		worker_timers(w, c);
 		w->last_timer_ms = w->now_ms;
 	}
 }

@@ -438,18 +438,61 @@ static void snat_add_takes_back_a_draining_address(void **state)
 	assert_int_equal(c->snat[a].lo, 2000);
 }
 
-static void service_check_is_validated_then_refused_as_not_implemented(void **state)
+static void service_check_is_stored_and_validated(void **state)
 {
+	const struct cfg *c;
+	int web, b;
+
 	(void)state;
 	lab();
-	refused_with("service set web check tcp", -EOPNOTSUPP, "not implemented");
-	refused_with("service set web check tcp interval 5 timeout 2 rise 3 fall 4", -EOPNOTSUPP,
-		     "health checks are not implemented yet");
-	refused_with("service set web check off", -EOPNOTSUPP, "not implemented");
+	web = cfg_service_find(cfg_current(), "web");
+	b = cfg_backend_find(cfg_current(), web, ip4("198.19.0.11"), htons(8080));
+	ok("service set web check tcp");
+	c = cfg_current();
+	assert_int_equal(c->services[web].check.kind, CFG_CHECK_TCP);
+	assert_int_equal(c->services[web].check.interval_s, 2);
+	assert_int_equal(c->services[web].check.timeout_s, 1);
+	assert_int_equal(c->services[web].check.rise, 2);
+	assert_int_equal(c->services[web].check.fall, 3);
+	/* Switched on: every backend starts up. */
+	assert_int_equal(c->backends[b].health, CFG_HEALTH_UP);
+	ok("service set web check tcp interval 5 timeout 2 rise 3 fall 4");
+	c = cfg_current();
+	assert_int_equal(c->services[web].check.interval_s, 5);
+	assert_int_equal(c->services[web].check.timeout_s, 2);
+	assert_int_equal(c->services[web].check.rise, 3);
+	assert_int_equal(c->services[web].check.fall, 4);
+	ok("backend add web 198.19.0.14:8080");
+	c = cfg_current();
+	assert_int_equal(
+		c->backends[cfg_backend_find(c, web, ip4("198.19.0.14"), htons(8080))].health,
+		CFG_HEALTH_UP);
+	ok("show backends web");
+	assert_non_null(strstr(out.data, " up     up      0s"));
+	ok("service set web check off");
+	c = cfg_current();
+	assert_int_equal(c->services[web].check.kind, CFG_CHECK_OFF);
+	assert_int_equal(c->backends[b].health, CFG_HEALTH_UNCHECKED);
+	/* UDP services are checked with ICMP echo (an extension), not TCP. */
+	refused_with("service set echo check tcp", -EINVAL, "check icmp");
+	ok("service set echo check icmp interval 3");
+	assert_int_equal(
+		cfg_current()->services[cfg_service_find(cfg_current(), "echo")].check.kind,
+		CFG_CHECK_ICMP);
 	refused("service set web check tcp interval 0", -EINVAL);
 	refused("service set web check tcp interval 1 timeout 2", -EINVAL);
 	refused("service set web check tcp rise", -EINVAL);
+	refused("service set web check tcp rise 0", -EINVAL);
+	refused("service set web check tcp fall 101", -EINVAL);
+	refused("service set web check tcp weight 2", -EINVAL);
 	refused("service set web check http", -EINVAL);
+	refused("service set web check", -EINVAL);
+	/* Probes leave from ports no SNAT address may give to flows. */
+	refused_with("snat add 198.19.0.9 ports 900-1000 dev int", -EINVAL,
+		     "overlap 1000-1023, the source ports of health checks");
+	refused("snat add 198.19.0.9 ports 1023-2000 dev int", -EINVAL);
+	refused("snat add 198.19.0.9 ports 1-65535 dev int", -EINVAL);
+	ok("snat add 198.19.0.9 ports 1-999 dev int");
 	refused("service set web tw-quarantine -1", -EINVAL);
 	refused("service set web tw-quarantine 604801", -EINVAL);
 	refused("service set web tw-quarantine soon", -EINVAL);
@@ -715,7 +758,7 @@ static void shows_print_json_with_contract_keys(void **state)
 		"{\"flows_active\":0,\"flows_created\":0,\"flows_expired\":0,\"flows_closed\":0,"
 		"\"rx_packets\":0,\"tx_packets\":0,\"icmp_errors_translated\":0,\"icmp_sent\":0,"
 		"\"arp_requests_sent\":0,\"ts_flows_rewritten\":0,\"ts_malformed\":0,"
-		"\"tw_reuses\":0,\"drops_total\":0,\"drops\":{"
+		"\"tw_reuses\":0,\"checks_sent\":0,\"check_replies\":0,\"drops_total\":0,\"drops\":{"
 		"\"eth_truncated\":0,\"eth_unsupported\":0,\"arp_malformed\":0,\"arp_ignored\":0,"
 		"\"ipv6_unsupported\":0,\"ip_truncated\":0,\"ip_bad_version\":0,\"ip_bad_ihl\":0,"
 		"\"ip_bad_checksum\":0,\"ip_fragment\":0,\"ttl_exceeded\":0,\"ip_not_local\":0,"
@@ -726,7 +769,8 @@ static void shows_print_json_with_contract_keys(void **state)
 		"\"no_backend\":0,\"alloc_failed\":0,\"flow_table_full\":0,\"quarantine_full\":0,"
 		"\"portspace_full\":0,\"backend_down\":0,"
 		"\"no_route\":0,\"neigh_unresolved\":0,\"neigh_queue_full\":0,\"tx_full\":0,"
-		"\"mbuf_alloc_failed\":0,\"icmp_rate_limited\":0},\"workers\":[]}\n");
+		"\"mbuf_alloc_failed\":0,\"icmp_rate_limited\":0,\"check_unexpected\":0,"
+		"\"check_queue_full\":0},\"workers\":[]}\n");
 	assert_int_equal(run("show drops"), 0);
 	for (const char *p = out.data; *p != '\0'; p++)
 		lines += *p == '\n';
@@ -971,7 +1015,7 @@ int main(void)
 		T(service_add_refuses_duplicates),
 		T(service_snat_list_selects_pool_addresses),
 		T(snat_add_takes_back_a_draining_address),
-		T(service_check_is_validated_then_refused_as_not_implemented),
+		T(service_check_is_stored_and_validated),
 		T(service_del_removes_its_backends),
 		T(delete_of_unknown_objects_is_refused),
 		T(addr_add_refuses_duplicates_and_bad_forms),
