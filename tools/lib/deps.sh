@@ -7,7 +7,7 @@
 SLUICE_DEPS=(
 	libdpdk-dev dpdk dpdk-dev libnuma-dev libcmocka-dev meson ninja-build pkg-config
 	nginx-light wrk apache2-utils python3-scapy iproute2 ethtool iputils-ping
-	socat curl procps
+	socat curl procps nftables
 )
 
 install_deps() {
