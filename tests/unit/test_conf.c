@@ -5,12 +5,6 @@
  * devices they are written for), and they configure what their comments say.
  *
  * Usage: test_conf CONFDIR (meson passes the source tree's conf/).
- *
- * Health checks ("service set NAME check tcp ...") are validated but refused
- * with EOPNOTSUPP while the dataplane has no checker. A probe on a scratch
- * config tells which build this is: without checks, the check lines of
- * baremetal.conf must be the only refused lines, each refused as "not
- * implemented"; with checks, every line must be accepted.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -88,23 +82,6 @@ static bool is_check_line(const char *line)
 	int end = 0;
 
 	return sscanf(line, " service set %63s check %n", name, &end) == 1 && end > 0;
-}
-
-/* Does this build implement health checks? Asked of a scratch config, then reset. */
-static bool checks_implemented(void)
-{
-	int ret;
-
-	assert_int_equal(ctl_exec("service add probe vip 192.0.2.1 port 1 proto tcp", false, &out),
-			 0);
-	ret = ctl_exec("service set probe check tcp interval 2 timeout 1 rise 2 fall 3", false,
-		       &out);
-	if (ret != 0 && ret != -EOPNOTSUPP)
-		fail_msg("check probe: unexpected %d (%s)", ret, out.data);
-	assert_int_equal(ctl_exec("service del probe", false, &out), 0);
-	print_message("health checks %s in this build\n",
-		      ret == 0 ? "implemented" : "not implemented (EOPNOTSUPP)");
-	return ret == 0;
 }
 
 static const struct cfg_service *service(const struct cfg *c, const char *name)
@@ -232,9 +209,8 @@ static void baremetal_is_configured(const struct cfg *c)
 	assert_int_equal(backend(c, "rdp", "198.19.0.23", 3389)->weight, 1);
 }
 
-static void baremetal_conf_every_line_is_accepted_but_checks(void **state)
+static void baremetal_conf_every_line_is_accepted(void **state)
 {
-	bool checks = checks_implemented();
 	int nchecks = 0, nlines = 0;
 	char *line = NULL;
 	size_t cap = 0;
@@ -251,21 +227,10 @@ static void baremetal_conf_every_line_is_accepted_but_checks(void **state)
 		if (n > 0 && line[n - 1] == '\n')
 			line[n - 1] = '\0';
 		ret = ctl_exec(line, false, &out);
-		if (is_check_line(line)) {
-			nchecks++;
-			if (checks && ret != 0)
-				fail_msg("baremetal.conf:%d: \"%s\" refused (%d): %s", nlines, line,
-					 ret, out.data);
-			if (!checks &&
-			    (ret != -EOPNOTSUPP || out.data == NULL ||
-			     strstr(out.data, "health checks are not implemented") == NULL))
-				fail_msg("baremetal.conf:%d: \"%s\": expected \"not implemented\", "
-					 "got %d (%s)",
-					 nlines, line, ret, out.data ? out.data : "");
-		} else if (ret != 0) {
+		if (ret != 0)
 			fail_msg("baremetal.conf:%d: \"%s\" refused (%d): %s", nlines, line, ret,
 				 out.data);
-		}
+		nchecks += is_check_line(line);
 	}
 	free(line);
 	fclose(f);
@@ -274,52 +239,42 @@ static void baremetal_conf_every_line_is_accepted_but_checks(void **state)
 	baremetal_is_configured(cfg_current());
 }
 
-/* As the daemon reads it at start-up: the first refused line stops the file. */
-static void baremetal_conf_applies_up_to_the_first_check(void **state)
+/* As the daemon reads it at start-up. */
+static void baremetal_conf_applies_as_a_file(void **state)
 {
-	bool checks = checks_implemented();
-	char msg[512] = { 0 }, where[4200];
-	int first_check = 0, lineno = 0;
-	char line[512];
-	FILE *f, *err;
+	char msg[512] = { 0 };
+	const struct cfg *c;
+	FILE *err;
 
 	(void)state;
-	f = fopen(conf("baremetal.conf"), "r");
-	assert_non_null(f);
-	while (first_check == 0 && fgets(line, sizeof(line), f) != NULL) {
-		lineno++;
-		if (is_check_line(line))
-			first_check = lineno;
-	}
-	fclose(f);
-	assert_int_not_equal(first_check, 0);
-
 	err = fmemopen(msg, sizeof(msg) - 1, "w");
 	assert_non_null(err);
-	if (checks) {
-		assert_int_equal(ctl_apply_file(conf("baremetal.conf"), err), 0);
-		fclose(err);
-		assert_string_equal(msg, "");
-	} else {
-		assert_int_equal(ctl_apply_file(conf("baremetal.conf"), err), -1);
-		fclose(err);
-		snprintf(where, sizeof(where), "%s:%d: service set: ", conf_path, first_check);
-		if (strncmp(msg, where, strlen(where)) != 0 ||
-		    strstr(msg, "health checks are not implemented") == NULL)
-			fail_msg("expected \"%s...not implemented\", got \"%s\"", where, msg);
+	assert_int_equal(ctl_apply_file(conf("baremetal.conf"), err), 0);
+	fclose(err);
+	assert_string_equal(msg, "");
+	c = cfg_current();
+	baremetal_is_configured(c);
+	for (int s = 0; s < CFG_MAX_SERVICES; s++) {
+		const struct cfg_check *ck = &c->services[s].check;
+
+		if (!c->services[s].used)
+			continue;
+		assert_int_equal(ck->kind, CFG_CHECK_TCP);
+		assert_int_equal(ck->interval_s, 2);
+		assert_int_equal(ck->timeout_s, 1);
+		assert_int_equal(ck->rise, 2);
+		assert_int_equal(ck->fall, 3);
 	}
-	/* The check lines come last: everything else is in place either way. */
-	baremetal_is_configured(cfg_current());
 }
 
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(lab_conf_applies_cleanly, setup_vdev, teardown),
-		cmocka_unit_test_setup_teardown(baremetal_conf_every_line_is_accepted_but_checks,
-						setup_pci, teardown),
-		cmocka_unit_test_setup_teardown(baremetal_conf_applies_up_to_the_first_check,
-						setup_pci, teardown),
+		cmocka_unit_test_setup_teardown(baremetal_conf_every_line_is_accepted, setup_pci,
+						teardown),
+		cmocka_unit_test_setup_teardown(baremetal_conf_applies_as_a_file, setup_pci,
+						teardown),
 	};
 
 	if (argc != 2) {
