@@ -2,7 +2,8 @@
 /*
  * ctl internals shared by ctl.c (parser, table, socket), ctl_cmd.c (commands
  * that change the configuration) and ctl_show.c (observation). Control
- * thread only, like everything in ctl.h.
+ * thread only, like everything in ctl.h, and with the control lock held
+ * (ctl_exec() and ctl_tick() take it).
  *
  * A command handler gets the words after the command's own words. Handlers of
  * editing commands get x->c, a private copy of the current snapshot that
