@@ -294,6 +294,11 @@ const char *ctl_fmt_ipport(uint32_t ip, uint16_t l4port, char *buf)
 	return buf;
 }
 
+const char *ctl_proto_name(uint8_t proto)
+{
+	return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" : "?";
+}
+
 const char *ctl_port_label(const struct cfg *c, uint16_t port)
 {
 	if (port >= CFG_MAX_PORTS)
