@@ -288,8 +288,7 @@ void ctl_view_backend(const struct cfg *c, int b, struct ctl_view_backend *v)
 	v->port = ntohs(be->l4port);
 	v->weight = be->weight;
 	v->state = cfg_backend_state_name(be->state);
-	/* No health checks yet: say so instead of claiming "up". */
-	v->health = "unchecked";
+	v->health = cfg_health_name(be->health);
 	ctl_sum_backend(c, b, &v->active_flows, &v->total_flows, &v->alloc_failures);
 	v->total_flows = ctl_since(v->total_flows, base->total);
 	v->alloc_failures = ctl_since(v->alloc_failures, base->alloc_failures);
