@@ -50,9 +50,6 @@ int ctl_parse_mac(const char *s, struct rte_ether_addr *mac);
 int ctl_parse_onoff(const char *s, bool *on);
 bool ctl_name_valid(const char *s);
 
-/* Formatting helpers; @buf must hold CTL_ADDR_SIZE bytes (ctl_view.h). */
-const char *ctl_fmt_ip(uint32_t ip, char *buf);
-const char *ctl_fmt_ipport(uint32_t ip, uint16_t l4port, char *buf);
 /* "tcp", "udp", or "?". */
 const char *ctl_proto_name(uint8_t proto);
 /* How a port is shown: its interface name, else its device name. */

@@ -28,8 +28,10 @@
 #include "stats.h"
 #include "worker.h"
 
-/* Bytes of a buffer for ctl_fmt_ip() and ctl_fmt_ipport(). */
+/* Addresses as the shows print them; @buf must hold CTL_ADDR_SIZE bytes. */
 #define CTL_ADDR_SIZE 24
+const char *ctl_fmt_ip(uint32_t ip, char *buf);
+const char *ctl_fmt_ipport(uint32_t ip, uint16_t l4port, char *buf);
 
 /* Worker @i of worker_list[], or NULL. */
 const struct worker *ctl_view_worker(uint16_t i);

@@ -22,6 +22,7 @@
 #include "ctl.h"
 #include "ctl_proto.h"
 #include "port.h"
+#include "telemetry.h"
 #include "worker.h"
 
 #define MAIN_DEFAULT_MAX_FLOWS (1u << 20)
@@ -256,6 +257,10 @@ int main(int argc, char **argv)
 			goto out_ports;
 		}
 	}
+	/* Observation only: without it the dataplane still forwards. */
+	n = telemetry_init();
+	if (n < 0)
+		fprintf(stderr, "sluice: telemetry commands: %s\n", strerror(-n));
 	n = ctl_server_open(o.socket);
 	if (n < 0) {
 		fprintf(stderr, "sluice: control socket %s: %s\n", o.socket, strerror(-n));
