@@ -291,6 +291,8 @@ int main(int argc, char **argv)
 	ctl_server_close();
 	rc = 0;
 out_ports:
+	/* Held to the end: telemetry callbacks must not read what rte_eal_cleanup() frees. */
+	ctl_lock();
 	port_stop_all(nports);
 out_eal:
 	rte_eal_cleanup();
