@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * ctl internals shared by ctl.c (parser, table, socket), ctl_cmd.c (commands
- * that change the configuration) and ctl_show.c (observation). Control
- * thread only, like everything in ctl.h, and with the control lock held
- * (ctl_exec() and ctl_tick() take it).
+ * that change the configuration), ctl_show.c (observation) and ctl_view.c
+ * (the values the shows print, ctl_view.h). Control thread only, like
+ * everything in ctl.h, and with the control lock held (ctl_exec() and
+ * ctl_tick() take it).
  *
  * A command handler gets the words after the command's own words. Handlers of
  * editing commands get x->c, a private copy of the current snapshot that
@@ -58,8 +59,12 @@ void ctl_json_str(struct ctl_buf *b, const char *s);
 
 /* Rates sampled by ctl_tick(): new flows per second of service @slot. */
 uint64_t ctl_rate_service(int slot, uint32_t gen);
-/* Flows ever created by service @slot on all lcores (raw: no baseline). */
+/* Of ctl_view.c, with the counters: flows ever created by service @slot on
+ * all lcores (raw: no baseline); freeing the slots of deleted SNAT addresses
+ * whose last flow has ended; the handler of "clear stats". */
 uint64_t ctl_stats_service_total(const struct cfg *c, int slot);
+void ctl_snat_reap(void);
+int ctl_clear_stats(struct ctl_ctx *x, int argc, char **argv);
 
 /* Handlers of ctl_cmd.c. */
 int ctl_cmd_interface(struct ctl_ctx *x, int argc, char **argv);
@@ -89,13 +94,10 @@ int ctl_show_neigh(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_services(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_backends(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_snat(struct ctl_ctx *x, int argc, char **argv);
-/* Free the slots of deleted SNAT addresses whose last flow has ended. */
-void ctl_snat_reap(void);
 int ctl_show_portspace(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_flows(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_stats(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_drops(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_settings(struct ctl_ctx *x, int argc, char **argv);
-int ctl_clear_stats(struct ctl_ctx *x, int argc, char **argv);
 
 #endif
