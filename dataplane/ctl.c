@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,21 @@
 /* With every slot taken, a client quiet for this long gives its slot to a new one. */
 #define CTL_CLIENT_EVICT_MS 1000
 #define CTL_REP_KEEP	    (1u << 20) /* reply buffers above this are freed after use */
+
+/* ---- the control lock (ctl.h) ---- */
+
+/* Recursive: a health-check tick that holds it may still call ctl_exec(). */
+static pthread_mutex_t ctl_mutex = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
+void ctl_lock(void)
+{
+	pthread_mutex_lock(&ctl_mutex);
+}
+
+void ctl_unlock(void)
+{
+	pthread_mutex_unlock(&ctl_mutex);
+}
 
 /* ---- output buffer ---- */
 
@@ -278,6 +294,11 @@ const char *ctl_fmt_ipport(uint32_t ip, uint16_t l4port, char *buf)
 	return buf;
 }
 
+const char *ctl_proto_name(uint8_t proto)
+{
+	return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" : "?";
+}
+
 const char *ctl_port_label(const struct cfg *c, uint16_t port)
 {
 	if (port >= CFG_MAX_PORTS)
@@ -417,7 +438,7 @@ static int ctl_split(char *line, char **argv)
 	}
 }
 
-int ctl_exec(const char *line, bool json, struct ctl_buf *out)
+static int ctl_exec_locked(const char *line, bool json, struct ctl_buf *out)
 {
 	struct ctl_ctx x = { .out = out, .json = json };
 	char copy[CTL_REQ_MAX + 1];
@@ -469,6 +490,16 @@ out:
 	/* A refusal always carries a reason, even if a handler forgot one. */
 	if (ret < 0 && out->len == 0)
 		ctl_fail(&x, ret, "%s", strerror(-ret));
+	return ret;
+}
+
+int ctl_exec(const char *line, bool json, struct ctl_buf *out)
+{
+	int ret;
+
+	ctl_lock();
+	ret = ctl_exec_locked(line, json, out);
+	ctl_unlock();
 	return ret;
 }
 
@@ -530,7 +561,7 @@ static uint64_t ctl_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void ctl_tick(void)
+static void ctl_tick_locked(void)
 {
 	const struct cfg *c = cfg_current();
 	uint64_t now = ctl_now_ms();
@@ -560,6 +591,13 @@ void ctl_tick(void)
 	}
 	ctl_rate_ms = now;
 	ctl_snat_reap();
+}
+
+void ctl_tick(void)
+{
+	ctl_lock();
+	ctl_tick_locked();
+	ctl_unlock();
 }
 
 uint64_t ctl_rate_service(int slot, uint32_t gen)

@@ -8,6 +8,19 @@
  * every step succeeded, so a refused command changes nothing. Everything here
  * runs on the control thread (the EAL main lcore); nothing here runs on a
  * worker.
+ *
+ * The control lock. Other threads read what the control thread changes: the
+ * telemetry callbacks (DPDK's telemetry threads) read cfg_current(), the
+ * per-lcore counters and the "clear stats" baselines. cfg_publish() frees the
+ * old snapshot once the workers are past it (RCU covers workers only), so a
+ * reader that is not a worker holds ctl_lock() from its cfg_current() until
+ * it is done with the snapshot. The control thread holds it for each command
+ * (ctl_exec() takes it), for ctl_tick(), and around anything else that
+ * publishes a snapshot or writes a baseline (a health-check tick, say).
+ * Workers never take it: nothing on the fast path waits for it. It is
+ * recursive, so a holder may call ctl_exec() or ctl_tick(); hold it briefly
+ * (one command, one tick, one telemetry reply), since cfg_publish() under it
+ * waits for every worker's quiescent state.
  */
 #ifndef SLUICE_CTL_H
 #define SLUICE_CTL_H
@@ -36,6 +49,10 @@ __attribute__((format(printf, 2, 3))) void ctl_printf(struct ctl_buf *b, const c
  */
 int ctl_exec(const char *line, bool json, struct ctl_buf *out);
 
+/* Take and release the control lock (see the top of this file). Never fail. */
+void ctl_lock(void);
+void ctl_unlock(void);
+
 /*
  * Apply every line of @path in order. On the first error print
  * "PATH:LINE: reason" to @err and return -1; 0 when all applied.
@@ -48,7 +65,10 @@ int ctl_server_open(const char *path);
 /* Serve clients for up to @timeout_ms. */
 void ctl_server_poll(int timeout_ms);
 
-/* Once per second: sample counters for rates ("new flows/s"). */
+/*
+ * Once per second: sample counters for rates ("new flows/s"), free drained
+ * SNAT slots. Takes the control lock.
+ */
 void ctl_tick(void);
 
 void ctl_server_close(void);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * ctl internals shared by ctl.c (parser, table, socket), ctl_cmd.c (commands
- * that change the configuration) and ctl_show.c (observation). Control
- * thread only, like everything in ctl.h.
+ * that change the configuration), ctl_show.c (observation) and ctl_view.c
+ * (the values the shows print, ctl_view.h). Control thread only, like
+ * everything in ctl.h, and with the control lock held (ctl_exec() and
+ * ctl_tick() take it).
  *
  * A command handler gets the words after the command's own words. Handlers of
  * editing commands get x->c, a private copy of the current snapshot that
@@ -20,6 +22,7 @@
 
 #include "cfg.h"
 #include "ctl.h"
+#include "ctl_view.h"
 
 struct ctl_ctx {
 	struct cfg *c;	     /* edit: the copy; otherwise cfg_current() */
@@ -48,18 +51,20 @@ int ctl_parse_mac(const char *s, struct rte_ether_addr *mac);
 int ctl_parse_onoff(const char *s, bool *on);
 bool ctl_name_valid(const char *s);
 
-/* Formatting helpers; @buf must hold CTL_ADDR_SIZE bytes. */
-#define CTL_ADDR_SIZE 24
-const char *ctl_fmt_ip(uint32_t ip, char *buf);
-const char *ctl_fmt_ipport(uint32_t ip, uint16_t l4port, char *buf);
+/* "tcp", "udp", or "?". */
+const char *ctl_proto_name(uint8_t proto);
 /* How a port is shown: its interface name, else its device name. */
 const char *ctl_port_label(const struct cfg *c, uint16_t port);
 void ctl_json_str(struct ctl_buf *b, const char *s);
 
 /* Rates sampled by ctl_tick(): new flows per second of service @slot. */
 uint64_t ctl_rate_service(int slot, uint32_t gen);
-/* Flows ever created by service @slot on all lcores (raw: no baseline). */
+/* Of ctl_view.c, with the counters: flows ever created by service @slot on
+ * all lcores (raw: no baseline); freeing the slots of deleted SNAT addresses
+ * whose last flow has ended; the handler of "clear stats". */
 uint64_t ctl_stats_service_total(const struct cfg *c, int slot);
+void ctl_snat_reap(void);
+int ctl_clear_stats(struct ctl_ctx *x, int argc, char **argv);
 
 /* Handlers of ctl_cmd.c. */
 int ctl_cmd_interface(struct ctl_ctx *x, int argc, char **argv);
@@ -89,13 +94,10 @@ int ctl_show_neigh(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_services(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_backends(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_snat(struct ctl_ctx *x, int argc, char **argv);
-/* Free the slots of deleted SNAT addresses whose last flow has ended. */
-void ctl_snat_reap(void);
 int ctl_show_portspace(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_flows(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_stats(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_drops(struct ctl_ctx *x, int argc, char **argv);
 int ctl_show_settings(struct ctl_ctx *x, int argc, char **argv);
-int ctl_clear_stats(struct ctl_ctx *x, int argc, char **argv);
 
 #endif

@@ -1,14 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The "show" commands and "clear stats".
- *
- * Counters live in per-lcore memory with one writer each (stats.h); shows sum
- * them over worker_list[] and count a per-object entry only when its gen is
- * the gen of the object in the current snapshot, so an entry left over from a
- * deleted object in a reused slot is never shown as the new object's.
- * "clear stats" never writes worker memory: it records a baseline here that
- * every show subtracts from the monotonic counters. Gauges (active flows,
- * tuples in use) are not cleared.
+ * The "show" commands: formatting only. The values of stats, drops,
+ * services, backends and SNAT addresses, and "clear stats", are ctl_view.c's
+ * (summed per-lcore counters minus the "clear stats" baseline), shared with
+ * the telemetry commands.
  *
  * Output is deterministic for equal state: objects in slot order, workers in
  * index order. Human output is a table with a header line; with --json every
@@ -29,7 +24,6 @@
 #include "cfg.h"
 #include "ctl_priv.h"
 #include "flow.h"
-#include "hc.h"
 #include "neigh.h"
 #include "palloc.h"
 #include "stats.h"
@@ -42,175 +36,6 @@
 
 #define CTL_FLOWS_LIMIT 100
 #define CTL_TAB_COLS	16
-
-/* ---- baseline of "clear stats" ---- */
-
-struct ctl_base_obj {
-	uint32_t gen;
-	uint64_t total;
-	uint64_t alloc_failures;
-	uint64_t tw_reuses;
-};
-
-static struct {
-	struct stats_lcore lcore[WORKER_MAX]; /* by worker index */
-	struct ctl_base_obj svc[CFG_MAX_SERVICES];
-	struct ctl_base_obj be[CFG_MAX_BACKENDS];
-	struct ctl_base_obj snat[CFG_MAX_SNAT];
-} ctl_base;
-
-static uint64_t ctl_since(uint64_t now, uint64_t base)
-{
-	/* Never negative, even if a reader raced a worker at clear time. */
-	return now >= base ? now - base : 0;
-}
-
-static const struct worker *ctl_worker(uint16_t i)
-{
-	return i < worker_count && i < WORKER_MAX ? worker_list[i] : NULL;
-}
-
-/* Counters of worker @i since "clear stats". */
-static void ctl_lcore_net(uint16_t i, struct stats_lcore *net)
-{
-	const struct worker *w = ctl_worker(i);
-	const struct stats_lcore *b = &ctl_base.lcore[i];
-
-	memset(net, 0, sizeof(*net));
-	if (w == NULL)
-		return;
-#define CTL_NET(name) net->name = ctl_since(w->stats.name, b->name);
-	STATS_LCORE_COUNTERS(CTL_NET)
-#undef CTL_NET
-	for (int r = 0; r < STATS_DROP_COUNT; r++)
-		net->drops[r] = ctl_since(w->stats.drops[r], b->drops[r]);
-}
-
-static void ctl_sum_service(const struct cfg *c, int s, uint64_t *active, uint64_t *total)
-{
-	*active = *total = 0;
-	for (uint16_t i = 0; i < worker_count; i++) {
-		const struct worker *w = ctl_worker(i);
-
-		if (w == NULL || w->svc[s].gen != c->services[s].gen)
-			continue;
-		*active += w->svc[s].active;
-		*total += w->svc[s].total;
-	}
-}
-
-uint64_t ctl_stats_service_total(const struct cfg *c, int slot)
-{
-	uint64_t active, total;
-
-	ctl_sum_service(c, slot, &active, &total);
-	return total;
-}
-
-static void ctl_sum_backend(const struct cfg *c, int b, uint64_t *active, uint64_t *total,
-			    uint64_t *fail)
-{
-	*active = *total = *fail = 0;
-	for (uint16_t i = 0; i < worker_count; i++) {
-		const struct worker *w = ctl_worker(i);
-
-		if (w == NULL || w->be[b].gen != c->backends[b].gen)
-			continue;
-		*active += w->be[b].active;
-		*total += w->be[b].total;
-		*fail += w->be[b].alloc_failures;
-	}
-}
-
-static void ctl_sum_snat(const struct cfg *c, int n, uint64_t *in_use, uint64_t *fail,
-			 uint64_t *reuses)
-{
-	*in_use = *fail = *reuses = 0;
-	for (uint16_t i = 0; i < worker_count; i++) {
-		const struct worker *w = ctl_worker(i);
-
-		if (w == NULL || w->snat[n].gen != c->snat[n].gen)
-			continue;
-		*in_use += w->snat[n].in_use;
-		*fail += w->snat[n].alloc_failures;
-		*reuses += w->snat[n].tw_reuses;
-	}
-}
-
-/*
- * Tuples on SNAT address @sip over every lcore's port spaces: held by live
- * flows, held by the quarantine alone, and (with @bip set) held among the
- * ports [lo, hi] toward (proto, bip:bport). @bip 0: every backend.
- */
-struct ctl_space_sum {
-	uint64_t live, quarantined, held;
-};
-
-static void ctl_sum_spaces(uint32_t sip, uint8_t proto, uint32_t bip, uint16_t bport, uint16_t lo,
-			   uint16_t hi, struct ctl_space_sum *sum)
-{
-	for (uint16_t i = 0; i < worker_count; i++) {
-		const struct worker *w = ctl_worker(i);
-
-		if (w == NULL)
-			continue;
-		for (uint32_t s = 0; s < w->palloc.spaces_used; s++) {
-			const struct palloc_space *sp = palloc_space_at(&w->palloc, s);
-
-			if (sp == NULL || sp->sip != sip)
-				continue;
-			if (bip != 0 &&
-			    (sp->bip != bip || sp->bport != bport || sp->proto != proto))
-				continue;
-			sum->live += sp->live;
-			sum->quarantined += sp->quarantined;
-			if (bip != 0)
-				sum->held += palloc_space_held(&w->palloc, s, lo, hi);
-		}
-	}
-}
-
-/* What is left of a baseline for an object whose gen is @gen. */
-static const struct ctl_base_obj *ctl_base_of(const struct ctl_base_obj *b, uint32_t gen)
-{
-	static const struct ctl_base_obj none;
-
-	return b->gen == gen ? b : &none;
-}
-
-int ctl_clear_stats(struct ctl_ctx *x, int argc, char **argv)
-{
-	const struct cfg *c = x->c;
-	uint64_t a;
-
-	(void)argv;
-	if (argc != 0)
-		return ctl_usage(x);
-	memset(&ctl_base, 0, sizeof(ctl_base));
-	for (uint16_t i = 0; i < worker_count && i < WORKER_MAX; i++)
-		if (worker_list[i] != NULL)
-			ctl_base.lcore[i] = worker_list[i]->stats;
-	for (int s = 0; s < CFG_MAX_SERVICES; s++) {
-		if (!c->services[s].used)
-			continue;
-		ctl_base.svc[s].gen = c->services[s].gen;
-		ctl_sum_service(c, s, &a, &ctl_base.svc[s].total);
-	}
-	for (int b = 0; b < CFG_MAX_BACKENDS; b++) {
-		if (!c->backends[b].used)
-			continue;
-		ctl_base.be[b].gen = c->backends[b].gen;
-		ctl_sum_backend(c, b, &a, &ctl_base.be[b].total, &ctl_base.be[b].alloc_failures);
-	}
-	for (int n = 0; n < CFG_MAX_SNAT; n++) {
-		if (!c->snat[n].used)
-			continue;
-		ctl_base.snat[n].gen = c->snat[n].gen;
-		ctl_sum_snat(c, n, &a, &ctl_base.snat[n].alloc_failures,
-			     &ctl_base.snat[n].tw_reuses);
-	}
-	return 0;
-}
 
 /* ---- output helpers ---- */
 
@@ -281,11 +106,6 @@ static const char *ctl_fmt_mac(const struct rte_ether_addr *m, char *buf)
 	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m->addr_bytes[0], m->addr_bytes[1],
 		 m->addr_bytes[2], m->addr_bytes[3], m->addr_bytes[4], m->addr_bytes[5]);
 	return buf;
-}
-
-static const char *ctl_proto_name(uint8_t proto)
-{
-	return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" : "?";
 }
 
 /* ---- version, interfaces, L3 ---- */
@@ -515,7 +335,7 @@ int ctl_show_neigh(struct ctl_ctx *x, int argc, char **argv)
 			      "permanent", -1);
 	/* Each lcore has its own cache; entries are read racily, for display only. */
 	for (uint16_t wi = 0; wi < worker_count; wi++) {
-		const struct worker *w = ctl_worker(wi);
+		const struct worker *w = ctl_view_worker(wi);
 
 		if (w == NULL || w->neigh == NULL)
 			continue;
@@ -539,13 +359,6 @@ int ctl_show_neigh(struct ctl_ctx *x, int argc, char **argv)
 
 /* ---- services, backends, SNAT ---- */
 
-/* May new flows of @svc take tuples on SNAT slot @n? */
-static bool ctl_svc_may_use(const struct cfg *c, const struct cfg_service *svc, int n)
-{
-	return c->snat[n].used && !c->snat[n].draining &&
-	       (svc->snat_all || (svc->snat_mask & (UINT64_C(1) << n)) != 0);
-}
-
 static void ctl_svc_snat_text(const struct cfg *c, const struct cfg_service *svc, struct ctl_buf *b)
 {
 	char ip[CTL_ADDR_SIZE];
@@ -556,7 +369,7 @@ static void ctl_svc_snat_text(const struct cfg *c, const struct cfg_service *svc
 		return;
 	}
 	for (int n = 0; n < CFG_MAX_SNAT; n++) {
-		if (!ctl_svc_may_use(c, svc, n))
+		if (!ctl_view_svc_snat(c, svc, n))
 			continue;
 		ctl_printf(b, "%s%s", any ? "," : "", ctl_fmt_ip(c->snat[n].ip, ip));
 		any = true;
@@ -587,63 +400,54 @@ int ctl_show_services(struct ctl_ctx *x, int argc, char **argv)
 			    "NAME\tVIP\tPORT\tPROTO\tSCHED\tSNAT\tBACKENDS\tACTIVE\tTOTAL\tNEW/S");
 	for (int s = 0; s < CFG_MAX_SERVICES; s++) {
 		const struct cfg_service *svc = &c->services[s];
-		char vip[CTL_ADDR_SIZE];
-		uint64_t active, total, rate;
-		unsigned int nbe = 0;
+		struct ctl_view_service v;
 
 		if (!svc->used || (only >= 0 && s != only))
 			continue;
-		for (int b = 0; b < CFG_MAX_BACKENDS; b++)
-			if (c->backends[b].used && c->backends[b].svc == s)
-				nbe++;
-		ctl_sum_service(c, s, &active, &total);
-		total = ctl_since(total, ctl_base_of(&ctl_base.svc[s], svc->gen)->total);
-		rate = ctl_rate_service(s, svc->gen);
-		ctl_fmt_ip(svc->vip, vip);
-		ctl_buf_reset(&snat);
-		ctl_svc_snat_text(c, svc, &snat);
+		ctl_view_service(c, s, &v);
 		if (!x->json) {
-			ctl_tab_row(
-				&t,
-				"%s\t%s\t%u\t%s\t%s\t%s\t%u\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64,
-				svc->name, vip, ntohs(svc->l4port), ctl_proto_name(svc->proto),
-				cfg_sched_name(svc->sched), snat.data, nbe, active, total, rate);
+			ctl_buf_reset(&snat);
+			ctl_svc_snat_text(c, svc, &snat);
+			ctl_tab_row(&t,
+				    "%s\t%s\t%u\t%s\t%s\t%s\t%u\t%" PRIu64 "\t%" PRIu64
+				    "\t%" PRIu64,
+				    v.name, v.vip, v.port, v.proto, v.sched, snat.data, v.backends,
+				    v.active_flows, v.total_flows, v.new_flows_per_s);
 			continue;
 		}
 		ctl_printf(x->out, "%s{", first ? "" : ",");
-		ctl_jstr(x->out, "name", svc->name);
+		ctl_jstr(x->out, "name", v.name);
 		ctl_printf(x->out, ",");
-		ctl_jstr(x->out, "vip", vip);
-		ctl_printf(x->out, ",\"port\":%u,", ntohs(svc->l4port));
-		ctl_jstr(x->out, "proto", ctl_proto_name(svc->proto));
+		ctl_jstr(x->out, "vip", v.vip);
+		ctl_printf(x->out, ",\"port\":%u,", v.port);
+		ctl_jstr(x->out, "proto", v.proto);
 		ctl_printf(x->out, ",");
-		ctl_jstr(x->out, "sched", cfg_sched_name(svc->sched));
-		ctl_printf(x->out, ",\"snat_all\":%s,\"snat\":[", svc->snat_all ? "true" : "false");
+		ctl_jstr(x->out, "sched", v.sched);
+		ctl_printf(x->out, ",\"snat_all\":%s,\"snat\":[", v.snat_all ? "true" : "false");
 		for (int n = 0, k = 0; n < CFG_MAX_SNAT; n++) {
 			char ip[CTL_ADDR_SIZE];
 
-			if (!ctl_svc_may_use(c, svc, n))
+			if (!ctl_view_svc_snat(c, svc, n))
 				continue;
 			ctl_printf(x->out, "%s", k++ ? "," : "");
 			ctl_json_str(x->out, ctl_fmt_ip(c->snat[n].ip, ip));
 		}
-		ctl_printf(x->out, "],\"backends\":%u,", nbe);
-		ctl_ju64(x->out, "active_flows", active);
+		ctl_printf(x->out, "],\"backends\":%u,", v.backends);
+		ctl_ju64(x->out, "active_flows", v.active_flows);
 		ctl_printf(x->out, ",");
-		ctl_ju64(x->out, "total_flows", total);
+		ctl_ju64(x->out, "total_flows", v.total_flows);
 		ctl_printf(x->out, ",");
-		ctl_ju64(x->out, "new_flows_per_s", rate);
+		ctl_ju64(x->out, "new_flows_per_s", v.new_flows_per_s);
 		if (svc->proto == IPPROTO_TCP)
 			ctl_printf(x->out,
 				   ",\"tw_quarantine\":%u,\"tw_quarantine_override\":%s"
 				   ",\"ts_rewrite\":%s,\"ts_rewrite_override\":%s"
 				   ",\"tw_reuse\":%s,\"tw_reuse_override\":%s",
-				   cfg_tw_quarantine_ms(c, (uint16_t)s, svc->gen) / 1000,
-				   svc->tw_quarantine == CFG_INHERIT ? "false" : "true",
-				   cfg_ts_rewrite(c, (uint16_t)s) ? "true" : "false",
-				   svc->ts_rewrite == CFG_INHERIT ? "false" : "true",
-				   cfg_tw_reuse(c, (uint16_t)s) ? "true" : "false",
-				   svc->tw_reuse == CFG_INHERIT ? "false" : "true");
+				   v.tw_quarantine_s, v.tw_quarantine_own ? "true" : "false",
+				   v.ts_rewrite ? "true" : "false",
+				   v.ts_rewrite_own ? "true" : "false",
+				   v.tw_reuse ? "true" : "false",
+				   v.tw_reuse_own ? "true" : "false");
 		ctl_printf(x->out, "}");
 		first = false;
 	}
@@ -661,7 +465,6 @@ int ctl_show_backends(struct ctl_ctx *x, int argc, char **argv)
 	struct ctl_tab t = { 0 };
 	bool first = true;
 	int only = -1;
-	uint64_t now = worker_clock_ms();
 
 	if (argc > 1)
 		return ctl_usage(x);
@@ -675,103 +478,54 @@ int ctl_show_backends(struct ctl_ctx *x, int argc, char **argv)
 	else
 		ctl_tab_row(&t, "SERVICE\tADDRESS\tPORT\tWEIGHT\tSTATE\tHEALTH\tSINCE\tCHECKS "
 				"OK/FAILED\tLAST\tACTIVE\tTOTAL");
-	/* Grouped by service, both in slot order. */
-	for (int s = 0; s < CFG_MAX_SERVICES; s++) {
-		const struct cfg_service *svc = &c->services[s];
+	for (int b = ctl_view_backend_next(c, only, -1); b >= 0;
+	     b = ctl_view_backend_next(c, only, b)) {
+		struct ctl_view_backend v;
 
-		if (!svc->used || (only >= 0 && s != only))
+		ctl_view_backend(c, b, &v);
+		if (!x->json) {
+			char checks[48];
+
+			snprintf(checks, sizeof(checks), "%" PRIu64 "/%" PRIu64, v.checks_ok,
+				 v.checks_failed);
+			ctl_tab_row(&t,
+				    "%s\t%s\t%u\t%u\t%s\t%s\t%" PRIu64 "s\t%s\t%s\t%" PRIu64
+				    "\t%" PRIu64,
+				    v.service, v.addr, v.port, v.weight, v.state, v.health,
+				    v.health_since_s, v.checked ? checks : "-",
+				    v.checked ? v.last_check : "-", v.active_flows, v.total_flows);
 			continue;
-		for (int b = 0; b < CFG_MAX_BACKENDS; b++) {
-			const struct cfg_backend *be = &c->backends[b];
-			const struct ctl_base_obj *base;
-			uint64_t active, total, fail, since;
-			struct hc_info hi = { 0 };
-			char ip[CTL_ADDR_SIZE], checks[48];
-
-			if (!be->used || be->svc != s)
-				continue;
-			/* Seconds since its health last changed (or checks went on or off). */
-			since = (now - be->health_ms) / 1000;
-			hc_backend_info(b, be->gen, &hi);
-			ctl_sum_backend(c, b, &active, &total, &fail);
-			base = ctl_base_of(&ctl_base.be[b], be->gen);
-			total = ctl_since(total, base->total);
-			fail = ctl_since(fail, base->alloc_failures);
-			ctl_fmt_ip(be->ip, ip);
-			if (!x->json) {
-				bool checked = be->health != CFG_HEALTH_UNCHECKED;
-
-				snprintf(checks, sizeof(checks), "%" PRIu64 "/%" PRIu64, hi.ok,
-					 hi.failed);
-				ctl_tab_row(&t,
-					    "%s\t%s\t%u\t%u\t%s\t%s\t%" PRIu64 "s\t%s\t%s\t%" PRIu64
-					    "\t%" PRIu64,
-					    svc->name, ip, ntohs(be->l4port), be->weight,
-					    cfg_backend_state_name(be->state),
-					    cfg_health_name(be->health), since,
-					    checked ? checks : "-",
-					    checked ? hc_result_name(hi.last) : "-", active, total);
-				continue;
-			}
-			ctl_printf(x->out, "%s{", first ? "" : ",");
-			ctl_jstr(x->out, "service", svc->name);
-			ctl_printf(x->out, ",");
-			ctl_jstr(x->out, "addr", ip);
-			ctl_printf(x->out, ",\"port\":%u,\"weight\":%u,", ntohs(be->l4port),
-				   be->weight);
-			ctl_jstr(x->out, "state", cfg_backend_state_name(be->state));
-			ctl_printf(x->out, ",");
-			ctl_jstr(x->out, "health", cfg_health_name(be->health));
-			ctl_printf(x->out, ",");
-			ctl_ju64(x->out, "active_flows", active);
-			ctl_printf(x->out, ",");
-			ctl_ju64(x->out, "total_flows", total);
-			ctl_printf(x->out, ",");
-			ctl_ju64(x->out, "alloc_failures", fail);
-			ctl_printf(x->out, ",");
-			ctl_ju64(x->out, "health_since_s", since);
-			ctl_printf(x->out, ",");
-			ctl_ju64(x->out, "checks_ok", hi.ok);
-			ctl_printf(x->out, ",");
-			ctl_ju64(x->out, "checks_failed", hi.failed);
-			ctl_printf(x->out, ",");
-			ctl_jstr(x->out, "last_check", hc_result_name(hi.last));
-			ctl_printf(x->out, "}");
-			first = false;
 		}
+		ctl_printf(x->out, "%s{", first ? "" : ",");
+		ctl_jstr(x->out, "service", v.service);
+		ctl_printf(x->out, ",");
+		ctl_jstr(x->out, "addr", v.addr);
+		ctl_printf(x->out, ",\"port\":%u,\"weight\":%u,", v.port, v.weight);
+		ctl_jstr(x->out, "state", v.state);
+		ctl_printf(x->out, ",");
+		ctl_jstr(x->out, "health", v.health);
+		ctl_printf(x->out, ",");
+		ctl_ju64(x->out, "active_flows", v.active_flows);
+		ctl_printf(x->out, ",");
+		ctl_ju64(x->out, "total_flows", v.total_flows);
+		ctl_printf(x->out, ",");
+		ctl_ju64(x->out, "alloc_failures", v.alloc_failures);
+		ctl_printf(x->out, ",");
+		ctl_ju64(x->out, "health_since_s", v.health_since_s);
+		ctl_printf(x->out, ",");
+		ctl_ju64(x->out, "checks_ok", v.checks_ok);
+		ctl_printf(x->out, ",");
+		ctl_ju64(x->out, "checks_failed", v.checks_failed);
+		ctl_printf(x->out, ",");
+		ctl_jstr(x->out, "last_check", v.last_check);
+		ctl_printf(x->out, "}");
+		first = false;
 	}
 	if (x->json)
 		ctl_printf(x->out, "]\n");
 	else
 		ctl_tab_flush(&t, x->out);
 	return 0;
-}
-
-void ctl_snat_reap(void)
-{
-	struct cfg *c = cfg_current(), *n = NULL;
-
-	for (int s = 0; s < CFG_MAX_SNAT; s++) {
-		uint64_t in_use, fail, reuses;
-
-		if (!c->snat[s].used || !c->snat[s].draining)
-			continue;
-		/* No worker can take a new tuple here any more (the draining
-		 * snapshot was published and waited for), so 0 stays 0. */
-		ctl_sum_snat(c, s, &in_use, &fail, &reuses);
-		if (in_use != 0)
-			continue;
-		if (n == NULL && (n = cfg_clone(c)) == NULL)
-			return;
-		memset(&n->snat[s], 0, sizeof(n->snat[s]));
-	}
-	if (n == NULL)
-		return;
-	if (cfg_derive(n) < 0) {
-		cfg_free(n);
-		return;
-	}
-	cfg_publish(n);
 }
 
 int ctl_show_snat(struct ctl_ctx *x, int argc, char **argv)
@@ -789,44 +543,35 @@ int ctl_show_snat(struct ctl_ctx *x, int argc, char **argv)
 		ctl_tab_row(&t, "ADDRESS\tPORTS\tDEV\tSTATE\tIN-USE\tQUARANTINED\tALLOC-FAILURES\t"
 				"TW-REUSES");
 	for (int n = 0; n < CFG_MAX_SNAT; n++) {
-		const struct cfg_snat *sn = &c->snat[n];
-		struct ctl_space_sum sum = { 0 };
-		char ip[CTL_ADDR_SIZE], ports[16];
-		uint64_t in_use, fail, reuses;
+		struct ctl_view_snat v;
 
-		if (!sn->used)
+		if (!c->snat[n].used)
 			continue;
-		ctl_sum_snat(c, n, &in_use, &fail, &reuses);
-		ctl_sum_spaces(sn->ip, 0, 0, 0, 0, 0, &sum);
-		fail = ctl_since(fail, ctl_base_of(&ctl_base.snat[n], sn->gen)->alloc_failures);
-		reuses = ctl_since(reuses, ctl_base_of(&ctl_base.snat[n], sn->gen)->tw_reuses);
-		ctl_fmt_ip(sn->ip, ip);
-		snprintf(ports, sizeof(ports), "%u-%u", sn->lo, sn->hi);
+		ctl_view_snat(c, n, &v);
 		if (!x->json) {
 			ctl_tab_row(&t,
 				    "%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
 				    "\t%" PRIu64,
-				    ip, ports, ctl_port_label(c, sn->port),
-				    sn->draining ? "draining" : "active", in_use, sum.quarantined,
-				    fail, reuses);
+				    v.addr, v.ports, v.dev, v.state, v.in_use, v.quarantined,
+				    v.alloc_failures, v.tw_reuses);
 			continue;
 		}
 		ctl_printf(x->out, "%s{", first ? "" : ",");
-		ctl_jstr(x->out, "addr", ip);
+		ctl_jstr(x->out, "addr", v.addr);
 		ctl_printf(x->out, ",");
-		ctl_jstr(x->out, "ports", ports);
+		ctl_jstr(x->out, "ports", v.ports);
 		ctl_printf(x->out, ",");
-		ctl_jstr(x->out, "dev", ctl_port_label(c, sn->port));
+		ctl_jstr(x->out, "dev", v.dev);
 		ctl_printf(x->out, ",");
-		ctl_jstr(x->out, "state", sn->draining ? "draining" : "active");
+		ctl_jstr(x->out, "state", v.state);
 		ctl_printf(x->out, ",");
-		ctl_ju64(x->out, "in_use", in_use);
+		ctl_ju64(x->out, "in_use", v.in_use);
 		ctl_printf(x->out, ",");
-		ctl_ju64(x->out, "quarantined", sum.quarantined);
+		ctl_ju64(x->out, "quarantined", v.quarantined);
 		ctl_printf(x->out, ",");
-		ctl_ju64(x->out, "alloc_failures", fail);
+		ctl_ju64(x->out, "alloc_failures", v.alloc_failures);
 		ctl_printf(x->out, ",");
-		ctl_ju64(x->out, "tw_reuses", reuses);
+		ctl_ju64(x->out, "tw_reuses", v.tw_reuses);
 		ctl_printf(x->out, "}");
 		first = false;
 	}
@@ -836,12 +581,11 @@ int ctl_show_snat(struct ctl_ctx *x, int argc, char **argv)
 		ctl_tab_flush(&t, x->out);
 	return 0;
 }
-
 int ctl_show_portspace(struct ctl_ctx *x, int argc, char **argv)
 {
 	const struct cfg *c = x->c;
 	const struct cfg_service *svc;
-	struct ctl_space_sum sum = { 0 };
+	struct ctl_view_spaces sum = { 0 };
 	uint64_t ports = 0, free_;
 	char name[CTL_ADDR_SIZE];
 	uint32_t ip = 0;
@@ -863,13 +607,13 @@ int ctl_show_portspace(struct ctl_ctx *x, int argc, char **argv)
 	 * whichever service holds them: a tuple is unique per backend, not per
 	 * service. */
 	for (int n = 0; n < CFG_MAX_SNAT; n++) {
-		if (!ctl_svc_may_use(c, svc, n))
+		if (!ctl_view_svc_snat(c, svc, n))
 			continue;
 		ports += (uint64_t)c->snat[n].hi - c->snat[n].lo + 1;
-		ctl_sum_spaces(c->snat[n].ip, svc->proto, ip, l4port, c->snat[n].lo, c->snat[n].hi,
-			       &sum);
+		ctl_view_spaces(c->snat[n].ip, svc->proto, ip, l4port, c->snat[n].lo, c->snat[n].hi,
+				&sum);
 	}
-	free_ = ctl_since(ports, sum.held);
+	free_ = ports >= sum.held ? ports - sum.held : 0;
 	ctl_fmt_ipport(ip, l4port, name);
 	if (x->json) {
 		ctl_printf(x->out, "{");
@@ -948,7 +692,7 @@ int ctl_show_flows(struct ctl_ctx *x, int argc, char **argv)
 		ctl_tab_row(&t, "CLIENT\tVIP\tSNAT\tBACKEND\tPROTO\tSTATE\tAGE\tTS-OFFSET\tLCORE\t"
 				"SERVICE");
 	for (uint16_t wi = 0; wi < worker_count; wi++) {
-		const struct worker *w = ctl_worker(wi);
+		const struct worker *w = ctl_view_worker(wi);
 		uint32_t cap;
 
 		if (w == NULL || w->ft == NULL)
@@ -1042,74 +786,58 @@ int ctl_show_flows(struct ctl_ctx *x, int argc, char **argv)
 
 int ctl_show_stats(struct ctl_ctx *x, int argc, char **argv)
 {
-	struct stats_lcore net[WORKER_MAX], sum = { 0 };
-	uint64_t active[WORKER_MAX] = { 0 }, active_sum = 0, drops = 0;
-	uint16_t n = worker_count < WORKER_MAX ? worker_count : WORKER_MAX;
+	struct ctl_view_stats v;
 	struct ctl_tab t = { 0 };
 
 	(void)argv;
 	if (argc != 0)
 		return ctl_usage(x);
-	for (uint16_t i = 0; i < n; i++) {
-		const struct worker *w = ctl_worker(i);
-
-		ctl_lcore_net(i, &net[i]);
-		if (w != NULL && w->ft != NULL)
-			active[i] = flow_count(w->ft);
-		active_sum += active[i];
-#define CTL_SUM(name) sum.name += net[i].name;
-		STATS_LCORE_COUNTERS(CTL_SUM)
-#undef CTL_SUM
-		for (int r = 0; r < STATS_DROP_COUNT; r++)
-			sum.drops[r] += net[i].drops[r];
-	}
-	for (int r = 0; r < STATS_DROP_COUNT; r++)
-		drops += sum.drops[r];
+	ctl_view_stats(&v);
 	if (x->json) {
 		struct ctl_buf *o = x->out;
 
-		ctl_printf(o, "{\"flows_active\":%" PRIu64, active_sum);
+		ctl_printf(o, "{\"flows_active\":%" PRIu64, v.flows_active);
 #define CTL_JSON(name)      \
 	ctl_printf(o, ","); \
-	ctl_ju64(o, #name, sum.name);
+	ctl_ju64(o, #name, v.sum.name);
 		STATS_LCORE_COUNTERS(CTL_JSON)
 #undef CTL_JSON
-		ctl_printf(o, ",\"drops_total\":%" PRIu64 ",\"drops\":{", drops);
+		ctl_printf(o, ",\"drops_total\":%" PRIu64 ",\"drops\":{", v.drops_total);
 		for (int r = 0; r < STATS_DROP_COUNT; r++)
 			ctl_printf(o, "%s\"%s\":%" PRIu64, r ? "," : "",
-				   stats_drop_name((enum stats_drop)r), sum.drops[r]);
+				   stats_drop_name((enum stats_drop)r), v.sum.drops[r]);
 		ctl_printf(o, "},\"workers\":[");
-		for (uint16_t i = 0; i < n; i++) {
-			const struct worker *w = ctl_worker(i);
+		for (uint16_t i = 0; i < v.nworkers; i++) {
+			const struct ctl_view_worker *w = &v.w[i];
 
 			ctl_printf(o,
 				   "%s{\"lcore\":%u,\"rx_packets\":%" PRIu64
 				   ",\"tx_packets\":%" PRIu64 ",\"flows_created\":%" PRIu64
 				   ",\"flows_active\":%" PRIu64 ",\"flows_expired\":%" PRIu64
 				   ",\"flows_closed\":%" PRIu64 "}",
-				   i ? "," : "", w != NULL ? w->lcore : 0, net[i].rx_packets,
-				   net[i].tx_packets, net[i].flows_created, active[i],
-				   net[i].flows_expired, net[i].flows_closed);
+				   i ? "," : "", w->lcore, w->net.rx_packets, w->net.tx_packets,
+				   w->net.flows_created, w->flows_active, w->net.flows_expired,
+				   w->net.flows_closed);
 		}
 		ctl_printf(o, "]}\n");
 		return 0;
 	}
 	ctl_tab_row(&t, "COUNTER\tVALUE");
-	ctl_tab_row(&t, "flows_active\t%" PRIu64, active_sum);
-#define CTL_ROW(name) ctl_tab_row(&t, #name "\t%" PRIu64, sum.name);
+	ctl_tab_row(&t, "flows_active\t%" PRIu64, v.flows_active);
+#define CTL_ROW(name) ctl_tab_row(&t, #name "\t%" PRIu64, v.sum.name);
 	STATS_LCORE_COUNTERS(CTL_ROW)
 #undef CTL_ROW
-	ctl_tab_row(&t, "drops\t%" PRIu64, drops);
+	ctl_tab_row(&t, "drops\t%" PRIu64, v.drops_total);
 	ctl_tab_flush(&t, x->out);
 	ctl_printf(x->out, "\n");
 	ctl_tab_row(&t,
 		    "LCORE\tRX-PACKETS\tTX-PACKETS\tFLOWS-CREATED\tFLOWS-ACTIVE\tFLOWS-EXPIRED");
-	for (uint16_t i = 0; i < n; i++) {
-		const struct worker *w = ctl_worker(i);
+	for (uint16_t i = 0; i < v.nworkers; i++) {
+		const struct ctl_view_worker *w = &v.w[i];
 
 		ctl_tab_row(&t, "%u\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64,
-			    w != NULL ? w->lcore : 0, net[i].rx_packets, net[i].tx_packets,
-			    net[i].flows_created, active[i], net[i].flows_expired);
+			    w->lcore, w->net.rx_packets, w->net.tx_packets, w->net.flows_created,
+			    w->flows_active, w->net.flows_expired);
 	}
 	ctl_tab_flush(&t, x->out);
 	return 0;
@@ -1117,19 +845,13 @@ int ctl_show_stats(struct ctl_ctx *x, int argc, char **argv)
 
 int ctl_show_drops(struct ctl_ctx *x, int argc, char **argv)
 {
-	uint64_t sum[STATS_DROP_COUNT] = { 0 };
+	struct ctl_view_stats v;
 	struct ctl_tab t = { 0 };
 
 	(void)argv;
 	if (argc != 0)
 		return ctl_usage(x);
-	for (uint16_t i = 0; i < worker_count && i < WORKER_MAX; i++) {
-		struct stats_lcore net;
-
-		ctl_lcore_net(i, &net);
-		for (int r = 0; r < STATS_DROP_COUNT; r++)
-			sum[r] += net.drops[r];
-	}
+	ctl_view_stats(&v);
 	if (x->json)
 		ctl_printf(x->out, "{");
 	/* No header line: the contract is one reason per line. */
@@ -1137,9 +859,9 @@ int ctl_show_drops(struct ctl_ctx *x, int argc, char **argv)
 		const char *name = stats_drop_name((enum stats_drop)r);
 
 		if (x->json)
-			ctl_printf(x->out, "%s\"%s\":%" PRIu64, r ? "," : "", name, sum[r]);
+			ctl_printf(x->out, "%s\"%s\":%" PRIu64, r ? "," : "", name, v.sum.drops[r]);
 		else
-			ctl_tab_row(&t, "%s\t%" PRIu64, name, sum[r]);
+			ctl_tab_row(&t, "%s\t%" PRIu64, name, v.sum.drops[r]);
 	}
 	if (x->json)
 		ctl_printf(x->out, "}\n");
@@ -1147,7 +869,6 @@ int ctl_show_drops(struct ctl_ctx *x, int argc, char **argv)
 		ctl_tab_flush(&t, x->out);
 	return 0;
 }
-
 int ctl_show_settings(struct ctl_ctx *x, int argc, char **argv)
 {
 	static const char *const states[CFG_TCP_STATE_COUNT] = { "syn", "established", "closing",

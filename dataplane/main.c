@@ -23,6 +23,7 @@
 #include "ctl_proto.h"
 #include "hc.h"
 #include "port.h"
+#include "telemetry.h"
 #include "worker.h"
 
 #define MAIN_DEFAULT_MAX_FLOWS (1u << 20)
@@ -262,6 +263,10 @@ int main(int argc, char **argv)
 			goto out_ports;
 		}
 	}
+	/* Observation only: without it the dataplane still forwards. */
+	n = telemetry_init();
+	if (n < 0)
+		fprintf(stderr, "sluice: telemetry commands: %s\n", strerror(-n));
 	n = ctl_server_open(o.socket);
 	if (n < 0) {
 		fprintf(stderr, "sluice: control socket %s: %s\n", o.socket, strerror(-n));
@@ -281,7 +286,10 @@ int main(int argc, char **argv)
 	while (!main_stop) {
 		/* Short waits: health-check probes and timeouts are due to the 10 ms. */
 		ctl_server_poll(10);
+		/* It publishes health changes: serialised with telemetry readers. */
+		ctl_lock();
 		hc_poll(worker_clock_ms());
+		ctl_unlock();
 		if (worker_clock_ms() - last_tick >= 1000) {
 			ctl_tick();
 			last_tick += 1000;
@@ -294,6 +302,8 @@ int main(int argc, char **argv)
 	ctl_server_close();
 	rc = 0;
 out_ports:
+	/* Held to the end: telemetry callbacks must not read what rte_eal_cleanup() frees. */
+	ctl_lock();
 	port_stop_all(nports);
 out_eal:
 	rte_eal_cleanup();
