@@ -16,6 +16,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_pdump.h>
 #include <rte_rcu_qsbr.h>
 
 #include "cfg.h"
@@ -239,6 +240,11 @@ int main(int argc, char **argv)
 	argv += n;
 	if (main_parse(argc, argv, &o) < 0)
 		goto out_eal;
+	/* Lets dpdk-dumpcap (a secondary process) capture on our ports. */
+	if (rte_eal_process_type() == RTE_PROC_PRIMARY && rte_pdump_init() < 0) {
+		fprintf(stderr, "sluice: pdump init failed: %s\n", rte_strerror(rte_errno));
+		goto out_eal;
+	}
 
 	nports = rte_eth_dev_count_avail();
 	if (nports == 0 || nports > CFG_MAX_PORTS) {
@@ -306,6 +312,8 @@ out_ports:
 	ctl_lock();
 	port_stop_all(nports);
 out_eal:
+	if (rte_eal_process_type() == RTE_PROC_PRIMARY)
+		rte_pdump_uninit();
 	rte_eal_cleanup();
 	return rc;
 }

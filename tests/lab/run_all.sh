@@ -18,7 +18,7 @@ source "$SLUICE_ROOT/tools/lib/lab.sh"
 # shellcheck source=tools/lib/sluice.sh
 source "$SLUICE_ROOT/tools/lib/sluice.sh"
 
-ORDER=(ping udp http weights drain health snat_del cli malformed icmp_errors replay live timewait tsrewrite twreuse telemetry)
+ORDER=(ping udp http weights drain health snat_del cli malformed icmp_errors replay live timewait tsrewrite twreuse telemetry capture)
 TIMEOUT=${LAB_TEST_TIMEOUT:-300}
 SOCK=/run/sluice/lab.sock
 LOGF=/run/sluice/lab.log
