@@ -29,7 +29,6 @@
 
 #define MAIN_DEFAULT_MAX_FLOWS (1u << 20)
 
-/* Bytes of one port space with one worker: bitmap, summary, header, hash. */
 static volatile sig_atomic_t main_stop;
 
 static void main_on_signal(int sig)
