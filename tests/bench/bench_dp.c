@@ -47,6 +47,8 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -938,6 +940,30 @@ static uint32_t bn_inverse(uint32_t a)
 	return x;
 }
 
+/*
+ * Each run has a file prefix of its own (the pid), so the EAL's runtime
+ * directory would pile up under /var/run/dpdk: remove its files and itself.
+ * Nothing else attaches to this process, so nothing needs them.
+ */
+static void bn_runtime_dir_remove(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char path[PATH_MAX];
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = { { "quick", no_argument, NULL, 'q' },
@@ -1055,6 +1081,7 @@ int main(int argc, char **argv)
 	fprintf(b.js, "\n  ]\n}\n");
 	worker_free(b.w);
 	port_stop_all(2);
+	bn_runtime_dir_remove(rte_eal_get_runtime_dir());
 	rte_eal_cleanup();
 	return b.misbehaved ? 1 : 0;
 usage:
