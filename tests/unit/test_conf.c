@@ -24,10 +24,10 @@
 #include "bsel.h"
 #include "cfg.h"
 #include "ctl.h"
+#include "ctl_env.h"
 
 static const char *conf_dir;
 static char conf_path[4096];
-static struct ctl_buf out;
 
 static const char *conf(const char *name)
 {
@@ -35,37 +35,18 @@ static const char *conf(const char *name)
 	return conf_path;
 }
 
-static uint32_t ip4(const char *s)
-{
-	struct in_addr a;
-
-	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
-	return a.s_addr;
-}
-
-static int ports_init(const char *dev0, const char *dev1)
-{
-	const char *const devs[] = { dev0, dev1 };
-	static const struct rte_ether_addr macs[] = {
-		{ { 0x02, 0, 0, 0, 0, 0x10 } },
-		{ { 0x02, 0, 0, 0, 0, 0x11 } },
-	};
-
-	return cfg_init(2, devs, macs);
-}
-
 /* The two ports of conf/baremetal.conf: PCI functions bound to vfio-pci. */
 static int setup_pci(void **state)
 {
 	(void)state;
-	return ports_init("0000:3b:00.0", "0000:3b:00.1");
+	return ctl_env_ports("0000:3b:00.0", "0000:3b:00.1");
 }
 
 /* The two ports of conf/lab.conf: af_packet vdevs. */
 static int setup_vdev(void **state)
 {
 	(void)state;
-	return ports_init("net_af_packet0", "net_af_packet1");
+	return ctl_env_ports("net_af_packet0", "net_af_packet1");
 }
 
 static int teardown(void **state)

@@ -28,11 +28,11 @@
 #include "bsel.h"
 #include "cfg.h"
 #include "ctl.h"
+#include "ctl_env.h"
 #include "ctl_priv.h"
 #include "ctl_proto.h"
 #include "stats.h"
 
-static struct ctl_buf out;
 static char reason[CTL_REQ_MAX]; /* of the last refusal */
 
 static int run(const char *line)
@@ -43,14 +43,6 @@ static int run(const char *line)
 static int run_json(const char *line)
 {
 	return ctl_exec(line, true, &out);
-}
-
-static void ok(const char *line)
-{
-	int ret = run(line);
-
-	if (ret != 0)
-		fail_msg("\"%s\" refused (%d): %s", line, ret, out.data ? out.data : "");
 }
 
 /* Everything a refused command must leave as it was, as the user sees it. */
@@ -123,24 +115,10 @@ static void lab(void)
 		ok(lab_conf[i]);
 }
 
-static uint32_t ip4(const char *s)
-{
-	struct in_addr a;
-
-	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
-	return a.s_addr;
-}
-
 static int setup(void **state)
 {
-	static const char *const devs[] = { "net_ring0", "net_ring1" };
-	static const struct rte_ether_addr macs[] = {
-		{ { 0x02, 0, 0, 0, 0, 0x10 } },
-		{ { 0x02, 0, 0, 0, 0, 0x11 } },
-	};
-
 	(void)state;
-	return cfg_init(2, devs, macs);
+	return ctl_env_ports("net_ring0", "net_ring1");
 }
 
 static int teardown(void **state)

@@ -22,6 +22,7 @@
 #include "bsel.h"
 #include "cfg.h"
 #include "ctl.h"
+#include "ctl_env.h"
 #include "hc.h"
 
 #define MAX_SENT 256
@@ -29,7 +30,6 @@
 static struct hc_probe sent[MAX_SENT];
 static int nsent;
 static bool queue_full;
-static struct ctl_buf out;
 
 static bool capture(const struct hc_probe *p)
 {
@@ -37,22 +37,6 @@ static bool capture(const struct hc_probe *p)
 		return false;
 	sent[nsent++] = *p;
 	return true;
-}
-
-static void ok(const char *line)
-{
-	int ret = ctl_exec(line, false, &out);
-
-	if (ret != 0)
-		fail_msg("\"%s\" refused (%d): %s", line, ret, out.data ? out.data : "");
-}
-
-static uint32_t ip4(const char *s)
-{
-	struct in_addr a;
-
-	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
-	return a.s_addr;
 }
 
 static int slot_of(const char *svc, const char *ip, uint16_t port)
@@ -148,14 +132,8 @@ static const char *const conf[] = {
 
 static int setup(void **state)
 {
-	static const char *const devs[] = { "net_ring0", "net_ring1" };
-	static const struct rte_ether_addr macs[] = {
-		{ { 0x02, 0, 0, 0, 0, 0x10 } },
-		{ { 0x02, 0, 0, 0, 0, 0x11 } },
-	};
-
 	(void)state;
-	if (cfg_init(2, devs, macs) < 0)
+	if (ctl_env_ports("net_ring0", "net_ring1") < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(conf) / sizeof(conf[0]); i++)
 		ok(conf[i]);

@@ -27,6 +27,7 @@
 
 #include "cfg.h"
 #include "ctl.h"
+#include "ctl_env.h"
 #include "stats.h"
 #include "telemetry.h"
 #include "worker.h"
@@ -323,16 +324,7 @@ static const struct fk *item(const char *what, unsigned int i)
 
 /* ---- set-up: the lab config and one fake worker ---- */
 
-static struct ctl_buf out;
 static struct worker *w;
-
-static void ok(const char *line)
-{
-	int ret = ctl_exec(line, false, &out);
-
-	if (ret != 0)
-		fail_msg("\"%s\" refused (%d): %s", line, ret, out.data ? out.data : "");
-}
 
 /* `show WHAT --json` has "KEY":VALUE somewhere. */
 static void show_has(const char *what, const char *key, uint64_t value)
@@ -361,15 +353,10 @@ static const char *const lab_conf[] = {
 
 static int setup(void **state)
 {
-	static const char *const devs[] = { "net_ring0", "net_ring1" };
-	static const struct rte_ether_addr macs[] = {
-		{ { 0x02, 0, 0, 0, 0, 0x10 } },
-		{ { 0x02, 0, 0, 0, 0, 0x11 } },
-	};
 	size_t size = (sizeof(*w) + 63) / 64 * 64;
 
 	(void)state;
-	if (cfg_init(2, devs, macs) < 0)
+	if (ctl_env_ports("net_ring0", "net_ring1") < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(lab_conf) / sizeof(lab_conf[0]); i++)
 		ok(lab_conf[i]);
