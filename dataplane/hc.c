@@ -129,7 +129,7 @@ static void hc_conclude(const struct cfg *c, int slot, uint8_t result)
 	}
 }
 
-void hc_report_in(const struct hc_report *r, uint64_t now_ms)
+void hc_report_in(const struct hc_report *r)
 {
 	const struct cfg *c = cfg_current();
 	const struct cfg_backend *be;
@@ -137,7 +137,6 @@ void hc_report_in(const struct hc_report *r, uint64_t now_ms)
 	uint32_t cookie;
 	uint32_t slot;
 
-	(void)now_ms;
 	if (r->kind == CFG_CHECK_TCP) {
 		cookie = r->ack - 1; /* a SYN-ACK or a RST acknowledges the SYN */
 		slot = cookie & (CFG_MAX_BACKENDS - 1);
@@ -246,7 +245,7 @@ void hc_poll(uint64_t now_ms)
 		do {
 			n = rte_ring_sc_dequeue_burst_elem(hc_reports, r, sizeof(r[0]), 64, NULL);
 			for (unsigned int i = 0; i < n; i++)
-				hc_report_in(&r[i], now_ms);
+				hc_report_in(&r[i]);
 			total += n;
 		} while (n == 64 && total < HC_REPORTS_PER_POLL);
 	}

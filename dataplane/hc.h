@@ -87,7 +87,7 @@ void hc_fini(void);
 void hc_poll(uint64_t now_ms);
 
 /* One report, as hc_poll() takes them from the ring (tests call it directly). */
-void hc_report_in(const struct hc_report *r, uint64_t now_ms);
+void hc_report_in(const struct hc_report *r);
 
 /* Where probes go: worker 0's ring by default; tests capture them. */
 typedef bool (*hc_output_fn)(const struct hc_probe *p);

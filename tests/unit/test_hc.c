@@ -207,7 +207,7 @@ static uint64_t answer_all_but(const char *silent, uint64_t now, uint64_t to)
 			if (sent[seen].dst == ip4(silent))
 				continue;
 			r = answer(&sent[seen], true);
-			hc_report_in(&r, now);
+			hc_report_in(&r);
 		}
 	}
 	return to;
@@ -250,7 +250,7 @@ static void a_silent_backend_goes_down_after_fall_and_back_after_rise(void **sta
 		now = until_probed("198.19.0.12", n + 1, now, now + 2100);
 		assert_int_equal(health(b), CFG_HEALTH_DOWN);
 		r = answer(probe_to("198.19.0.12"), true);
-		hc_report_in(&r, now);
+		hc_report_in(&r);
 		hc_poll(now += 10);
 	}
 	assert_int_equal(health(b), CFG_HEALTH_UP);
@@ -271,24 +271,24 @@ static void a_refused_probe_fails_at_once_and_odd_answers_are_ignored(void **sta
 	/* Answers that do not match the probe change nothing. */
 	r = answer(&p, false);
 	r.ack++;
-	hc_report_in(&r, now);
+	hc_report_in(&r);
 	r = answer(&p, false);
 	r.src = ip4("198.19.0.99");
-	hc_report_in(&r, now);
+	hc_report_in(&r);
 	r = answer(&p, false);
 	r.sport = htons(8081);
-	hc_report_in(&r, now);
+	hc_report_in(&r);
 	r = answer(&p, false);
 	r.dport = htons(ntohs(p.sport) + 1);
-	hc_report_in(&r, now);
+	hc_report_in(&r);
 	r = answer(&p, false);
 	r.dst = ip4("198.19.0.2");
-	hc_report_in(&r, now);
+	hc_report_in(&r);
 	hc_poll(now += 10);
 	assert_int_equal(health(b), CFG_HEALTH_UP);
 	/* A RST from the backend (nothing listens) fails without waiting. */
 	r = answer(&p, false);
-	hc_report_in(&r, now);
+	hc_report_in(&r);
 	hc_poll(now += 10);
 	assert_int_equal(health(b), CFG_HEALTH_DOWN);
 	assert_false(selectable("web", b));
@@ -296,7 +296,7 @@ static void a_refused_probe_fails_at_once_and_odd_answers_are_ignored(void **sta
 	assert_non_null(strstr(out.data, "refused"));
 	/* A late SYN-ACK to that probe is not a success. */
 	r = answer(&p, true);
-	hc_report_in(&r, now);
+	hc_report_in(&r);
 	hc_poll(now += 10);
 	assert_int_equal(health(b), CFG_HEALTH_DOWN);
 }
@@ -353,7 +353,7 @@ static void checks_off_or_a_new_backend_start_over(void **state)
 	ok("backend add web 198.19.0.11:8080");
 	b = slot_of("web", "198.19.0.11", 8080);
 	r = answer(p, false);
-	hc_report_in(&r, now);
+	hc_report_in(&r);
 	hc_poll(now += 10);
 	assert_int_equal(health(b), CFG_HEALTH_UP); /* the new one starts up */
 	assert_true(selectable("web", b));
