@@ -272,6 +272,13 @@ static inline uint32_t cfg_tw_quarantine_ms(const struct cfg *c, uint16_t svc, u
 	return c->to.tw_quarantine * 1000;
 }
 
+/* May new flows of @svc take tuples on SNAT slot @n (its "snat" list, and not deleted)? */
+static inline bool cfg_svc_snat(const struct cfg *c, const struct cfg_service *svc, int n)
+{
+	return c->snat[n].used && !c->snat[n].draining &&
+	       (svc->snat_all || (svc->snat_mask & (UINT64_C(1) << n)) != 0);
+}
+
 /* Timestamp rewriting and reuse with proof for new flows of service slot @svc. */
 static inline bool cfg_ts_rewrite(const struct cfg *c, uint16_t svc)
 {

@@ -369,7 +369,7 @@ static void ctl_svc_snat_text(const struct cfg *c, const struct cfg_service *svc
 		return;
 	}
 	for (int n = 0; n < CFG_MAX_SNAT; n++) {
-		if (!ctl_view_svc_snat(c, svc, n))
+		if (!cfg_svc_snat(c, svc, n))
 			continue;
 		ctl_printf(b, "%s%s", any ? "," : "", ctl_fmt_ip(c->snat[n].ip, ip));
 		any = true;
@@ -427,7 +427,7 @@ int ctl_show_services(struct ctl_ctx *x, int argc, char **argv)
 		for (int n = 0, k = 0; n < CFG_MAX_SNAT; n++) {
 			char ip[CTL_ADDR_SIZE];
 
-			if (!ctl_view_svc_snat(c, svc, n))
+			if (!cfg_svc_snat(c, svc, n))
 				continue;
 			ctl_printf(x->out, "%s", k++ ? "," : "");
 			ctl_json_str(x->out, ctl_fmt_ip(c->snat[n].ip, ip));
@@ -607,7 +607,7 @@ int ctl_show_portspace(struct ctl_ctx *x, int argc, char **argv)
 	 * whichever service holds them: a tuple is unique per backend, not per
 	 * service. */
 	for (int n = 0; n < CFG_MAX_SNAT; n++) {
-		if (!ctl_view_svc_snat(c, svc, n))
+		if (!cfg_svc_snat(c, svc, n))
 			continue;
 		ports += (uint64_t)c->snat[n].hi - c->snat[n].lo + 1;
 		ctl_view_spaces(c->snat[n].ip, svc->proto, ip, l4port, c->snat[n].lo, c->snat[n].hi,

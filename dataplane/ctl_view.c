@@ -231,12 +231,6 @@ void ctl_view_stats(struct ctl_view_stats *v)
 		v->drops_total += v->sum.drops[r];
 }
 
-bool ctl_view_svc_snat(const struct cfg *c, const struct cfg_service *svc, int n)
-{
-	return c->snat[n].used && !c->snat[n].draining &&
-	       (svc->snat_all || (svc->snat_mask & (UINT64_C(1) << n)) != 0);
-}
-
 void ctl_view_service(const struct cfg *c, int s, struct ctl_view_service *v)
 {
 	const struct cfg_service *svc = &c->services[s];

@@ -69,9 +69,6 @@ struct ctl_view_service {
 /* "show services": service slot @s, which is in use. */
 void ctl_view_service(const struct cfg *c, int s, struct ctl_view_service *v);
 
-/* May new flows of @svc take tuples on SNAT slot @n? (The "snat" of a service.) */
-bool ctl_view_svc_snat(const struct cfg *c, const struct cfg_service *svc, int n);
-
 struct ctl_view_backend {
 	const char *service;
 	char addr[CTL_ADDR_SIZE];

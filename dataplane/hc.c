@@ -161,12 +161,9 @@ void hc_report_in(const struct hc_report *r)
 /* The address probes of service @svc leave from: its first usable SNAT address. */
 static uint32_t hc_source(const struct cfg *c, const struct cfg_service *s)
 {
-	for (int i = 0; i < CFG_MAX_SNAT; i++) {
-		const struct cfg_snat *sn = &c->snat[i];
-
-		if (sn->used && !sn->draining && (s->snat_all || (s->snat_mask >> i) & 1))
-			return sn->ip;
-	}
+	for (int i = 0; i < CFG_MAX_SNAT; i++)
+		if (cfg_svc_snat(c, s, i))
+			return c->snat[i].ip;
 	return 0;
 }
 

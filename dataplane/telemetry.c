@@ -253,7 +253,7 @@ static void tel_svc_snat(const struct cfg *c, int s, struct tel_box *e)
 	for (int n = 0; n < CFG_MAX_SNAT; n++) {
 		char ip[CTL_ADDR_SIZE];
 
-		if (!ctl_view_svc_snat(c, &c->services[s], n))
+		if (!cfg_svc_snat(c, &c->services[s], n))
 			continue;
 		ctl_fmt_ip(c->snat[n].ip, ip);
 		tel_box_added(&arr, NULL, tel_json_str_size(ip),
