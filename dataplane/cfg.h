@@ -135,7 +135,7 @@ struct cfg_backend {
 	uint16_t weight;
 	uint8_t state;	    /* enum cfg_backend_state */
 	uint8_t health;	    /* enum cfg_health; written by hc.c only */
-	uint64_t health_ms; /* worker_clock_ms() of the last change of health */
+	uint64_t health_ms; /* ctl_clock_ms() of the last change of health */
 };
 
 struct cfg_check {

@@ -553,7 +553,7 @@ struct ctl_rate {
 static struct ctl_rate ctl_rates[CFG_MAX_SERVICES];
 static uint64_t ctl_rate_ms;
 
-static uint64_t ctl_now_ms(void)
+uint64_t ctl_clock_ms(void)
 {
 	struct timespec ts;
 
@@ -564,7 +564,7 @@ static uint64_t ctl_now_ms(void)
 static void ctl_tick_locked(void)
 {
 	const struct cfg *c = cfg_current();
-	uint64_t now = ctl_now_ms();
+	uint64_t now = ctl_clock_ms();
 	uint64_t dt = now - ctl_rate_ms;
 
 	if (c == NULL)
@@ -858,7 +858,7 @@ void ctl_server_poll(int timeout_ms)
 			poll(NULL, 0, timeout_ms);
 		return;
 	}
-	room = ctl_client_slot(ctl_now_ms()) != NULL;
+	room = ctl_client_slot(ctl_clock_ms()) != NULL;
 	for (int i = 0; i < CTL_CLIENTS_MAX; i++) {
 		struct ctl_client *cl = &ctl_clients[i];
 
@@ -876,7 +876,7 @@ void ctl_server_poll(int timeout_ms)
 	}
 	if (poll(fds, nfds, timeout_ms) < 0)
 		return;
-	now = ctl_now_ms();
+	now = ctl_clock_ms();
 	for (nfds_t i = 0; i < nfds; i++) {
 		struct ctl_client *cl = owner[i];
 		int ret = 0;

@@ -49,6 +49,13 @@ __attribute__((format(printf, 2, 3))) void ctl_printf(struct ctl_buf *b, const c
  */
 int ctl_exec(const char *line, bool json, struct ctl_buf *out);
 
+/*
+ * The control side's clock in ms (CLOCK_MONOTONIC): rates, client timeouts,
+ * health-check schedules and the time a backend's health last changed. It
+ * needs no EAL, unlike the workers' TSC clock.
+ */
+uint64_t ctl_clock_ms(void);
+
 /* Take and release the control lock (see the top of this file). Never fail. */
 void ctl_lock(void);
 void ctl_unlock(void);

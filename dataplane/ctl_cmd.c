@@ -21,7 +21,6 @@
 #include "cfg.h"
 #include "ctl_priv.h"
 #include "ctl_proto.h"
-#include "worker.h"
 
 #define CTL_MAX_SECONDS	      604800u /* a week: longer timeouts are typos */
 #define CTL_MAX_CHECK_SECONDS 3600u
@@ -631,7 +630,7 @@ static void ctl_check_set(struct cfg *c, int s, const struct cfg_check *ck)
 
 		if (be->used && be->svc == s) {
 			be->health = ctl_health_initial(ck->kind);
-			be->health_ms = worker_clock_ms();
+			be->health_ms = ctl_clock_ms();
 		}
 	}
 	svc->bsel_dirty = true;
@@ -803,7 +802,7 @@ int ctl_cmd_backend_add(struct ctl_ctx *x, int argc, char **argv)
 	be.svc = (uint16_t)svc;
 	be.gen = ctl_gen_next(c);
 	be.health = ctl_health_initial(c->services[svc].check.kind);
-	be.health_ms = worker_clock_ms();
+	be.health_ms = ctl_clock_ms();
 	c->backends[slot] = be;
 	c->services[svc].bsel_dirty = true;
 	return 0;

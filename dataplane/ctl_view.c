@@ -289,7 +289,7 @@ void ctl_view_backend(const struct cfg *c, int b, struct ctl_view_backend *v)
 	v->total_flows = ctl_since(v->total_flows, base->total);
 	v->alloc_failures = ctl_since(v->alloc_failures, base->alloc_failures);
 	v->checked = be->health != CFG_HEALTH_UNCHECKED;
-	v->health_since_s = (worker_clock_ms() - be->health_ms) / 1000;
+	v->health_since_s = (ctl_clock_ms() - be->health_ms) / 1000;
 	hc_backend_info(b, be->gen, &hi);
 	v->checks_ok = hi.ok;
 	v->checks_failed = hi.failed;

@@ -287,15 +287,15 @@ int main(int argc, char **argv)
 	fprintf(stderr, "sluice: forwarding on %u ports with %u workers; control socket %s\n",
 		nports, worker_count, o.socket);
 
-	last_tick = worker_clock_ms();
+	last_tick = ctl_clock_ms();
 	while (!main_stop) {
 		/* Short waits: health-check probes and timeouts are due to the 10 ms. */
 		ctl_server_poll(10);
 		/* It publishes health changes: serialised with telemetry readers. */
 		ctl_lock();
-		hc_poll(worker_clock_ms());
+		hc_poll(ctl_clock_ms());
 		ctl_unlock();
-		if (worker_clock_ms() - last_tick >= 1000) {
+		if (ctl_clock_ms() - last_tick >= 1000) {
 			ctl_tick();
 			last_tick += 1000;
 		}

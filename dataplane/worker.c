@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <rte_arp.h>
 #include <rte_cycles.h>
@@ -43,13 +42,6 @@ uint64_t worker_clock_ms(void)
 {
 	if (worker_tsc_per_ms == 0)
 		worker_tsc_per_ms = rte_get_tsc_hz() / 1000;
-	if (unlikely(worker_tsc_per_ms == 0)) {
-		/* No EAL (the unit tests): the TSC rate is unknown. */
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-	}
 	return rte_rdtsc() / worker_tsc_per_ms;
 }
 
