@@ -41,6 +41,7 @@ uint32_t icmp_tcp_rst(uint8_t *frame, const struct pkt_meta *m);
 /* Lengths of the health-check probes below (IP header on). */
 #define ICMP_PROBE_SYN_LEN  44u /* IP 20 + TCP 20 + MSS option 4 */
 #define ICMP_PROBE_ECHO_LEN 36u /* IP 20 + ICMP 8 + 8 bytes of data */
+#define ICMP_PROBE_MAX_LEN  ICMP_PROBE_SYN_LEN
 
 /*
  * Health-check probes (hc.h) into @out (room @room bytes, from the IP header

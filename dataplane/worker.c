@@ -283,6 +283,17 @@ static void worker_icmp_error(struct worker *w, const struct cfg *c, struct rte_
 	worker_reflect(w, c, e, port);
 }
 
+/* Turn the TCP segment in @m into the RST that answers it and send it back. */
+static void worker_tcp_rst(struct worker *w, const struct cfg *c, struct rte_mbuf *m,
+			   const struct pkt_meta *pm, uint16_t port)
+{
+	uint32_t len = icmp_tcp_rst(rte_pktmbuf_mtod(m, uint8_t *), pm);
+
+	rte_pktmbuf_trim(m, (uint16_t)(rte_pktmbuf_pkt_len(m) - RTE_ETHER_HDR_LEN - len));
+	worker_eth(m)->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	worker_reflect(w, c, m, port);
+}
+
 /*
  * Refuse a new flow so that the client fails fast: a RST for TCP, an ICMP
  * port unreachable for UDP (both rate-limited). Drops @m with @reason.
@@ -294,13 +305,9 @@ static void worker_refuse(struct worker *w, const struct cfg *c, struct rte_mbuf
 		worker_icmp_error(w, c, m, pm, port, 3, 3, pm->dst);
 	} else if (pm->proto == IPPROTO_TCP && !(pm->tcp_flags & TCPSTATE_RST) &&
 		   worker_icmp_allow(w)) {
-		uint32_t len = icmp_tcp_rst(rte_pktmbuf_mtod(m, uint8_t *), pm);
-
-		rte_pktmbuf_trim(m, (uint16_t)(rte_pktmbuf_pkt_len(m) - RTE_ETHER_HDR_LEN - len));
-		worker_eth(m)->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
 		stats_drop_inc(&w->stats, reason);
 		w->stats.icmp_sent++;
-		worker_reflect(w, c, m, port);
+		worker_tcp_rst(w, c, m, pm, port);
 		return;
 	}
 	worker_drop(w, m, reason);
@@ -580,6 +587,7 @@ static void worker_icmp_translate(struct worker *w, const struct cfg *c, struct 
 /* Worker 0: send the probes the control thread queued. */
 static void worker_checks_send(struct worker *w, const struct cfg *c)
 {
+	const uint32_t room = ICMP_PROBE_MAX_LEN;
 	struct hc_probe p;
 
 	for (int i = 0; i < 256 && rte_ring_sc_dequeue_elem(hc_probes, &p, sizeof(p)) == 0; i++) {
@@ -593,21 +601,19 @@ static void worker_checks_send(struct worker *w, const struct cfg *c)
 			continue;
 		}
 		m = rte_pktmbuf_alloc(w->pool);
-		out = m == NULL ? NULL :
-				  (uint8_t *)rte_pktmbuf_append(m, RTE_ETHER_HDR_LEN +
-									   ICMP_PROBE_SYN_LEN);
+		out = m == NULL ? NULL : (uint8_t *)rte_pktmbuf_append(m, RTE_ETHER_HDR_LEN + room);
 		if (out == NULL) {
 			rte_pktmbuf_free(m);
 			stats_drop_inc(&w->stats, STATS_DROP_MBUF_ALLOC_FAILED);
 			continue;
 		}
 		if (p.kind == CFG_CHECK_TCP)
-			len = icmp_probe_syn(out + RTE_ETHER_HDR_LEN, ICMP_PROBE_SYN_LEN, p.src,
-					     p.dst, p.sport, p.dport, p.isn);
+			len = icmp_probe_syn(out + RTE_ETHER_HDR_LEN, room, p.src, p.dst, p.sport,
+					     p.dport, p.isn);
 		else
-			len = icmp_probe_echo(out + RTE_ETHER_HDR_LEN, ICMP_PROBE_SYN_LEN, p.src,
-					      p.dst, (uint16_t)(p.isn >> 16), (uint16_t)p.isn);
-		rte_pktmbuf_trim(m, (uint16_t)(ICMP_PROBE_SYN_LEN - len));
+			len = icmp_probe_echo(out + RTE_ETHER_HDR_LEN, room, p.src, p.dst,
+					      (uint16_t)(p.isn >> 16), (uint16_t)p.isn);
+		rte_pktmbuf_trim(m, (uint16_t)(room - len));
 		worker_eth(m)->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
 		w->stats.checks_sent++;
 		worker_output(w, c, m, port, nh);
@@ -641,7 +647,6 @@ static void worker_check_tcp_reply(struct worker *w, const struct cfg *c, struct
 			       .dport = pm->dport,
 			       .ack = pm->tcp_ack,
 			       .ok = fl == (TCPSTATE_SYN | TCPSTATE_ACK) };
-	uint32_t len;
 
 	if (hc_reports == NULL ||
 	    (!r.ok && fl != (TCPSTATE_RST | TCPSTATE_ACK) && fl != TCPSTATE_RST)) {
@@ -650,14 +655,10 @@ static void worker_check_tcp_reply(struct worker *w, const struct cfg *c, struct
 	}
 	if (!worker_check_report(w, m, &r))
 		return;
-	if (!r.ok) {
+	if (r.ok)
+		worker_tcp_rst(w, c, m, pm, port);
+	else
 		rte_pktmbuf_free(m); /* consumed: the report is all it carried */
-		return;
-	}
-	len = icmp_tcp_rst(rte_pktmbuf_mtod(m, uint8_t *), pm);
-	rte_pktmbuf_trim(m, (uint16_t)(rte_pktmbuf_pkt_len(m) - RTE_ETHER_HDR_LEN - len));
-	worker_eth(m)->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-	worker_reflect(w, c, m, port);
 }
 
 /* An ICMP echo reply to an own address: maybe the answer to a probe. */
