@@ -54,6 +54,14 @@ void hc_set_output(hc_output_fn fn)
 	hc_out = fn != NULL ? fn : hc_ring_send;
 }
 
+static void hc_fini(void)
+{
+	rte_ring_free(hc_probes);
+	rte_ring_free(hc_reports);
+	hc_probes = NULL;
+	hc_reports = NULL;
+}
+
 int hc_init(void)
 {
 	hc_probes = rte_ring_create_elem("sl_hc_probes", sizeof(struct hc_probe), HC_RING,
@@ -67,14 +75,6 @@ int hc_init(void)
 		return -err;
 	}
 	return 0;
-}
-
-void hc_fini(void)
-{
-	rte_ring_free(hc_probes);
-	rte_ring_free(hc_reports);
-	hc_probes = NULL;
-	hc_reports = NULL;
 }
 
 const char *hc_result_name(uint8_t result)
@@ -205,6 +205,7 @@ static void hc_send(const struct cfg *c, int slot, uint64_t now_ms)
 static void hc_publish(uint64_t now_ms)
 {
 	struct cfg *n = cfg_clone(cfg_current());
+	unsigned int changed = 0;
 
 	if (n == NULL)
 		return;
@@ -219,13 +220,18 @@ static void hc_publish(uint64_t now_ms)
 			be->health = (uint8_t)(h->want - 1);
 			be->health_ms = now_ms;
 			n->services[be->svc].bsel_dirty = true;
+			changed++;
 		}
 	}
-	if (cfg_derive(n) < 0) {
+	/* Nothing left to change (the checks went off meanwhile): no snapshot. */
+	if (changed == 0) {
+		cfg_free(n);
+	} else if (cfg_derive(n) < 0) {
 		cfg_free(n);
 		return;
+	} else {
+		cfg_publish(n);
 	}
-	cfg_publish(n);
 	for (int b = 0; b < CFG_MAX_BACKENDS; b++)
 		hc_be[b].want = 0;
 	hc_pending = false;

@@ -76,9 +76,8 @@ struct hc_info {
 	uint8_t last;	     /* enum hc_result */
 };
 
-/* Create the rings (EAL needed). 0 or -rte_errno. */
+/* Create the rings (EAL needed; freed with its memory). 0 or -rte_errno. */
 int hc_init(void);
-void hc_fini(void);
 
 /*
  * Control thread: take the workers' reports, send the probes that are due,

@@ -359,6 +359,25 @@ static void checks_off_or_a_new_backend_start_over(void **state)
 	assert_true(selectable("web", b));
 }
 
+static void a_conclusion_overtaken_by_checks_off_publishes_nothing(void **state)
+{
+	const struct cfg *before;
+	struct hc_report r;
+	uint64_t now;
+
+	(void)state;
+	ok("service set web check tcp interval 1 timeout 1 rise 1 fall 1");
+	now = until_probed("198.19.0.12", 1, 0, 1100);
+	/* The RST is taken, then checks go off before the next poll publishes. */
+	r = answer(probe_to("198.19.0.12"), false);
+	hc_report_in(&r);
+	ok("service set web check off");
+	before = cfg_current();
+	hc_poll(now + 10);
+	assert_ptr_equal(cfg_current(), before);
+	assert_int_equal(health(slot_of("web", "198.19.0.12", 8080)), CFG_HEALTH_UNCHECKED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -368,6 +387,7 @@ int main(void)
 		T(a_refused_probe_fails_at_once_and_odd_answers_are_ignored),
 		T(no_source_address_or_full_queue_count_as_failures),
 		T(checks_off_or_a_new_backend_start_over),
+		T(a_conclusion_overtaken_by_checks_off_publishes_nothing),
 #undef T
 	};
 
