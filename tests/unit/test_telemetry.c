@@ -483,6 +483,11 @@ static void backends_carry_the_contract_keys_in_show_order(void **state)
 	assert_int_equal(get_u64(e, "active_flows"), 2);
 	assert_int_equal(get_u64(e, "total_flows"), 11);
 	assert_int_equal(get_u64(e, "alloc_failures"), 1);
+	/* The health checks' fields, as show backends has them. */
+	assert_int_equal(get_u64(e, "checks_ok"), 0);
+	assert_int_equal(get_u64(e, "checks_failed"), 0);
+	assert_string_equal(get_str(e, "last_check"), "none");
+	show_has("show backends web", "checks_ok", 0);
 	show_has("show backends web", "total_flows", 11);
 	assert_string_equal(get_str(item("backends", 2), "service"), "echo");
 
