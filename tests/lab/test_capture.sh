@@ -3,8 +3,9 @@
 # the daemon's pdump server), as an operator would use it:
 #   1. dpdk-dumpcap -D lists both Sluice ports.
 #   2. One dumpcap per port (this DPDK's dumpcap captures only the last -i it is given)
-#      captures 2,000 packets each while 1,000 short HTTP connections go through the VIP:
-#      every request succeeds, both dumpcaps stop on their own and exit 0 with no error.
+#      captures while 1,000 short HTTP connections go through the VIP: every request
+#      succeeds; the one on port 0 stops on its own after 2,000 packets, the one on port 1
+#      on SIGINT once the first has gone; both exit 0 with no error.
 #   3. The files (pcapng, read with scapy) hold both directions of the translated traffic:
 #      client <-> VIP:80 on the client side (rx and tx of port 0), SNAT address <-> backend
 #      :8080 on the backend side (port 1), and no client address or VIP on the backend side.
@@ -19,6 +20,13 @@
 # with the same EAL arguments on 2 MiB hugepages (a hugetlbfs mount of its own, -m 32,
 # nr_hugepages raised only if too few pages are free); afterwards it removes the pages,
 # unmounts and restores nr_hugepages. run_all.sh restarts the lab daemon for the next test.
+#
+# Dumpcaps are started and stopped one at a time, as the README tells operators to. A
+# secondary's memory request makes the daemon broadcast to every secondary's socket, and
+# DPDK 22.11 treats one that vanishes in between (a dumpcap exiting at that moment) as an
+# error: "EAL: failed to send to (.../mp_socket_PID_...) due to No such file or directory",
+# "Fail to handle message: mp_malloc_request". Two dumpcaps stopping on their counts at the
+# same moment did that here once in a few runs.
 set -euo pipefail
 # shellcheck source=tests/lab/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -99,13 +107,14 @@ daemon_on_hugepages() {
 	OWN_DAEMON=1
 }
 
-# dumpcap_start TAG DEV COUNT : capture COUNT packets on DEV into $TEST_TMP/TAG.pcapng, in
-# the background (pid in DC_PID[TAG]). -p: leave the port's promiscuous mode alone.
-# SIGTERM (timeout, cleanup) makes dumpcap disable the capture before it exits.
+# dumpcap_start TAG DEV [COUNT] : capture COUNT packets (or until SIGINT) on DEV into
+# $TEST_TMP/TAG.pcapng, in the background (pid in DC_PID[TAG]). -p: leave the port's
+# promiscuous mode alone. SIGINT or SIGTERM (dumpcap_stop, timeout, cleanup; timeout passes
+# them on) makes dumpcap disable the capture before it exits.
 declare -A DC_PID
 dumpcap_start() {
-	local tag=$1 dev=$2 count=$3
-	timeout 60 "$DUMPCAP" --file-prefix="$PREFIX" -p -i "$dev" -c "$count" \
+	local tag=$1 dev=$2 count=(${3:+-c "$3"})
+	timeout 60 "$DUMPCAP" --file-prefix="$PREFIX" -p -i "$dev" "${count[@]}" \
 		-w "$TEST_TMP/$tag.pcapng" >"$TEST_TMP/$tag.out" 2>"$TEST_TMP/$tag.err" &
 	DC_PID[$tag]=$!
 	add_cleanup "kill ${DC_PID[$tag]} 2>/dev/null || true"
@@ -135,14 +144,14 @@ dumpcap_errors() {
 		true
 }
 
-# dumpcap_finish TAG : wait for dumpcap TAG; PASS if it stopped on its own (count reached)
-# with status 0 and reported no error.
+# dumpcap_finish TAG [HOW] : wait for dumpcap TAG; PASS if it stopped (HOW: after its
+# packets, on its own) with status 0 and reported no error.
 dumpcap_finish() {
-	local tag=$1 rc=0 errs
+	local tag=$1 how=${2:-after its packets} rc=0 errs
 	wait "${DC_PID[$tag]}" || rc=$?
 	errs=$(dumpcap_errors "$tag")
 	if [ "$rc" -eq 0 ] && [ -z "$errs" ]; then
-		pass "dumpcap $tag: stopped after its packets, exit 0, no error ($(grep -h 'received/dropped' "$TEST_TMP/$tag.err" "$TEST_TMP/$tag.out" | head -n 1))"
+		pass "dumpcap $tag: stopped $how, exit 0, no error ($(grep -h 'received/dropped' "$TEST_TMP/$tag.err" "$TEST_TMP/$tag.out" | head -n 1))"
 	else
 		if [ "$rc" -eq 124 ]; then
 			fail "dumpcap $tag: still short of its count after 60 s${errs:+; $errs}"
@@ -151,6 +160,12 @@ dumpcap_finish() {
 		fi
 		sed 's/^/  /' "$TEST_TMP/$tag.err" >&2
 	fi
+}
+
+# dumpcap_stop TAG : stop dumpcap TAG with SIGINT (Ctrl-C) and check it as dumpcap_finish does.
+dumpcap_stop() {
+	kill -INT "${DC_PID[$1]}" 2>/dev/null || true
+	dumpcap_finish "$1" "on SIGINT"
 }
 
 # log_problems FROM : lines of the daemon's log after line FROM that mention pdump or an error.
@@ -183,14 +198,15 @@ fi
 log_from=$(wc -l <"$SLUICE_LOG")
 
 # ---- capture both ports while HTTP flows
-# capture_pair SUFFIX COUNT : dumpcaps extSUFFIX on port 0 and intSUFFIX on port 1.
+# capture_pair SUFFIX COUNT : dumpcaps extSUFFIX on port 0, for COUNT packets, and intSUFFIX
+# on port 1 until capture_end stops it; one after the other.
 capture_pair() {
 	local tag
 	for tag in "ext$1" "int$1"; do
 		if [ "${tag:0:3}" = ext ]; then
 			dumpcap_start "$tag" "$PORT0" "$2"
 		else
-			dumpcap_start "$tag" "$PORT1" "$2"
+			dumpcap_start "$tag" "$PORT1"
 		fi
 		dumpcap_ready "$tag" || {
 			fail "dumpcap $tag did not start within 20 s"
@@ -199,14 +215,20 @@ capture_pair() {
 	done
 }
 
+# capture_end SUFFIX : extSUFFIX stops after its packets; once it has gone, intSUFFIX is
+# stopped.
+capture_end() {
+	dumpcap_finish "ext$1"
+	dumpcap_stop "int$1"
+}
+
 capture_pair "" "$CAP_COUNT"
 log "dumpcaps started; $((250 * ${#ADDRS[@]})) short connections from ${#ADDRS[@]} addresses"
 ab_parallel "$TEST_TMP/ab" 250 2 "${ADDRS[@]}" || true
 bad=0
 ab_verify "$TEST_TMP/ab" 250 "${ADDRS[@]}" || bad=$?
 check "all $((250 * ${#ADDRS[@]})) requests during the capture succeeded" [ "$bad" -eq 0 ]
-dumpcap_finish ext
-dumpcap_finish int
+capture_end ""
 
 # ---- what the files hold
 read -r n_ext to_vip from_vip n_int snat_be be_snat leak < <("$PY" - "$TEST_TMP/ext.pcapng" \
@@ -255,8 +277,7 @@ res=$(short_conns "$(
 ok=$(json_get "$res" 'j["ok"]')
 check "200 connections during and after the second capture succeeded (ok=$ok, errors: $(json_get "$res" 'j["errors"][:2]'))" \
 	[ "$ok" -eq 200 ]
-dumpcap_finish ext2
-dumpcap_finish int2
+capture_end 2
 
 probs=$(log_problems "$log_from")
 check "the daemon logged nothing about pdump or errors while captures came and went${probs:+: $probs}" \
