@@ -20,7 +20,7 @@ snapshot() {
 	mkdir -p "$dir"
 	for what in services backends snat; do
 		ctl --json show "$what" |
-			sed -E 's/"(new_flows_per_s|active_flows|in_use|quarantined)": ?[0-9.]+/"\1":"#"/g' \
+			sed -E 's/"(new_flows_per_s|active_flows|in_use|quarantined|health_since_s)": ?[0-9.]+/"\1":"#"/g' \
 				>"$dir/$what.json"
 	done
 }
