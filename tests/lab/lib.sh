@@ -287,9 +287,11 @@ paced_run() {
 	log "run $label: $count connections at $rate/s (~$secs s) via SNAT $addr"
 	# In the background, so a signal to the test is handled at once (bash runs traps only
 	# between foreground commands) and the client is ended by its pid.
-	ip netns exec "$LAB_NS_CLIENT" timeout $((secs + 40)) "$PY" "$LABCLIENT" http-paced \
+	# Timeouts of 10 s: the slowest connection that succeeded took 2.5 s on a busy machine,
+	# and a stall is caught anyway by the SYN retransmission and PAWS counters.
+	ip netns exec "$LAB_NS_CLIENT" timeout $((secs + 60)) "$PY" "$LABCLIENT" http-paced \
 		--vip "$vip" --port "$port" --src "$src" --count "$count" --rate "$rate" \
-		--connect-timeout 3 --timeout 3 --deadline $((secs + 15)) \
+		--connect-timeout 10 --timeout 10 --deadline $((secs + 25)) \
 		>"$out" 2>"$out.err" &
 	pid=$!
 	add_cleanup "kill $pid 2>/dev/null || true"
@@ -321,9 +323,11 @@ ok_upto() {
 all_refused() {
 	[ "$R_FAIL" -gt 0 ] && [ "$R_REFUSED" -eq "$R_FAIL" ]
 }
-# refused_fast : the last paced_run's slowest failure took under 0.5 s.
+# refused_fast : the last paced_run's slowest failure took under 0.9 s: refused at once,
+# not a SYN dropped and sent again (Linux retransmits a SYN after 1 s). Refusals take
+# 0.0003-0.12 s here, and up to 0.7 s when the machine is busy.
 refused_fast() {
-	"$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) < 0.5 else 1)' "$R_FAILMAX"
+	"$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) < 0.9 else 1)' "$R_FAILMAX"
 }
 
 # nstat_now NS COUNTER... : the counters' current values in NS, on one line.
