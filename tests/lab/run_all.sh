@@ -9,7 +9,7 @@
 # (counting tests). Exit status 0 only if every test passed.
 #
 # Environment: SLUICE_BUILD_DIR (default build) picks the binaries; LAB_TEST_TIMEOUT
-# bounds each test (default 300 s).
+# bounds each test (default 450 s).
 set -euo pipefail
 # shellcheck source=tools/lib/common.sh
 source "$(dirname "$0")/../../tools/lib/common.sh"
@@ -19,7 +19,7 @@ source "$SLUICE_ROOT/tools/lib/lab.sh"
 source "$SLUICE_ROOT/tools/lib/sluice.sh"
 
 ORDER=(ping udp http weights drain health snat_del cli malformed icmp_errors replay live timewait tsrewrite twreuse telemetry capture)
-TIMEOUT=${LAB_TEST_TIMEOUT:-300}
+TIMEOUT=${LAB_TEST_TIMEOUT:-450}
 SOCK=/run/sluice/lab.sock
 LOGF=/run/sluice/lab.log
 
