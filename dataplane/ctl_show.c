@@ -101,6 +101,62 @@ static void ctl_ju64(struct ctl_buf *b, const char *key, uint64_t val)
 	ctl_printf(b, "\"%s\":%" PRIu64, key, val);
 }
 
+/* A ctl_view_out that writes the members of one JSON object. */
+struct ctl_jobj {
+	struct ctl_view_out out;
+	struct ctl_buf *b;
+	bool more; /* a member is written: the next one needs a comma */
+};
+
+static struct ctl_buf *ctl_jobj_next(void *sink)
+{
+	struct ctl_jobj *j = sink;
+
+	if (j->more)
+		ctl_printf(j->b, ",");
+	j->more = true;
+	return j->b;
+}
+
+static void ctl_jobj_u64(void *sink, const char *key, uint64_t val)
+{
+	ctl_ju64(ctl_jobj_next(sink), key, val);
+}
+
+static void ctl_jobj_str(void *sink, const char *key, const char *val)
+{
+	ctl_jstr(ctl_jobj_next(sink), key, val);
+}
+
+static void ctl_jobj_flag(void *sink, const char *key, bool val)
+{
+	ctl_printf(ctl_jobj_next(sink), "\"%s\":%s", key, val ? "true" : "false");
+}
+
+static void ctl_jobj_addrs(void *sink, const char *key, const char (*addr)[CTL_ADDR_SIZE],
+			   unsigned int n)
+{
+	struct ctl_buf *b = ctl_jobj_next(sink);
+
+	ctl_printf(b, "\"%s\":[", key);
+	for (unsigned int i = 0; i < n; i++) {
+		ctl_printf(b, "%s", i != 0 ? "," : "");
+		ctl_json_str(b, addr[i]);
+	}
+	ctl_printf(b, "]");
+}
+
+/* Prints "{" (after a "," unless @first) and returns where the members go; "}" is the caller's. */
+static const struct ctl_view_out *ctl_jobj_open(struct ctl_jobj *j, struct ctl_buf *b, bool first)
+{
+	*j = (struct ctl_jobj){
+		.out = { ctl_jobj_u64, ctl_jobj_str, ctl_jobj_flag, ctl_jobj_addrs, j },
+		.b = b,
+	};
+	ctl_printf(b, "%s{", first ? "" : ",");
+	return &j->out;
+}
+
 static const char *ctl_fmt_mac(const struct rte_ether_addr *m, char *buf)
 {
 	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m->addr_bytes[0], m->addr_bytes[1],
@@ -359,23 +415,19 @@ int ctl_show_neigh(struct ctl_ctx *x, int argc, char **argv)
 
 /* ---- services, backends, SNAT ---- */
 
-static void ctl_svc_snat_text(const struct cfg *c, const struct cfg_service *svc, struct ctl_buf *b)
+/* The SNAT column of "show services": "all", the addresses, or "none". */
+static void ctl_svc_snat_text(const struct ctl_view_service *v, struct ctl_buf *b)
 {
-	char ip[CTL_ADDR_SIZE];
-	bool any = false;
-
-	if (svc->snat_all) {
+	if (v->snat_all) {
 		ctl_printf(b, "all");
 		return;
 	}
-	for (int n = 0; n < CFG_MAX_SNAT; n++) {
-		if (!cfg_svc_snat(c, svc, n))
-			continue;
-		ctl_printf(b, "%s%s", any ? "," : "", ctl_fmt_ip(c->snat[n].ip, ip));
-		any = true;
-	}
-	if (!any)
+	if (v->nsnat == 0) {
 		ctl_printf(b, "none");
+		return;
+	}
+	for (unsigned int i = 0; i < v->nsnat; i++)
+		ctl_printf(b, "%s%s", i != 0 ? "," : "", v->snat[i]);
 }
 
 int ctl_show_services(struct ctl_ctx *x, int argc, char **argv)
@@ -401,13 +453,14 @@ int ctl_show_services(struct ctl_ctx *x, int argc, char **argv)
 	for (int s = 0; s < CFG_MAX_SERVICES; s++) {
 		const struct cfg_service *svc = &c->services[s];
 		struct ctl_view_service v;
+		struct ctl_jobj j;
 
 		if (!svc->used || (only >= 0 && s != only))
 			continue;
 		ctl_view_service(c, s, &v);
 		if (!x->json) {
 			ctl_buf_reset(&snat);
-			ctl_svc_snat_text(c, svc, &snat);
+			ctl_svc_snat_text(&v, &snat);
 			ctl_tab_row(&t,
 				    "%s\t%s\t%u\t%s\t%s\t%s\t%u\t%" PRIu64 "\t%" PRIu64
 				    "\t%" PRIu64,
@@ -415,39 +468,7 @@ int ctl_show_services(struct ctl_ctx *x, int argc, char **argv)
 				    v.active_flows, v.total_flows, v.new_flows_per_s);
 			continue;
 		}
-		ctl_printf(x->out, "%s{", first ? "" : ",");
-		ctl_jstr(x->out, "name", v.name);
-		ctl_printf(x->out, ",");
-		ctl_jstr(x->out, "vip", v.vip);
-		ctl_printf(x->out, ",\"port\":%u,", v.port);
-		ctl_jstr(x->out, "proto", v.proto);
-		ctl_printf(x->out, ",");
-		ctl_jstr(x->out, "sched", v.sched);
-		ctl_printf(x->out, ",\"snat_all\":%s,\"snat\":[", v.snat_all ? "true" : "false");
-		for (int n = 0, k = 0; n < CFG_MAX_SNAT; n++) {
-			char ip[CTL_ADDR_SIZE];
-
-			if (!cfg_svc_snat(c, svc, n))
-				continue;
-			ctl_printf(x->out, "%s", k++ ? "," : "");
-			ctl_json_str(x->out, ctl_fmt_ip(c->snat[n].ip, ip));
-		}
-		ctl_printf(x->out, "],\"backends\":%u,", v.backends);
-		ctl_ju64(x->out, "active_flows", v.active_flows);
-		ctl_printf(x->out, ",");
-		ctl_ju64(x->out, "total_flows", v.total_flows);
-		ctl_printf(x->out, ",");
-		ctl_ju64(x->out, "new_flows_per_s", v.new_flows_per_s);
-		if (svc->proto == IPPROTO_TCP)
-			ctl_printf(x->out,
-				   ",\"tw_quarantine\":%u,\"tw_quarantine_override\":%s"
-				   ",\"ts_rewrite\":%s,\"ts_rewrite_override\":%s"
-				   ",\"tw_reuse\":%s,\"tw_reuse_override\":%s",
-				   v.tw_quarantine_s, v.tw_quarantine_own ? "true" : "false",
-				   v.ts_rewrite ? "true" : "false",
-				   v.ts_rewrite_own ? "true" : "false",
-				   v.tw_reuse ? "true" : "false",
-				   v.tw_reuse_own ? "true" : "false");
+		ctl_view_service_put(&v, ctl_jobj_open(&j, x->out, first));
 		ctl_printf(x->out, "}");
 		first = false;
 	}
@@ -481,6 +502,7 @@ int ctl_show_backends(struct ctl_ctx *x, int argc, char **argv)
 	for (int b = ctl_view_backend_next(c, only, -1); b >= 0;
 	     b = ctl_view_backend_next(c, only, b)) {
 		struct ctl_view_backend v;
+		struct ctl_jobj j;
 
 		ctl_view_backend(c, b, &v);
 		if (!x->json) {
@@ -496,28 +518,7 @@ int ctl_show_backends(struct ctl_ctx *x, int argc, char **argv)
 				    v.checked ? v.last_check : "-", v.active_flows, v.total_flows);
 			continue;
 		}
-		ctl_printf(x->out, "%s{", first ? "" : ",");
-		ctl_jstr(x->out, "service", v.service);
-		ctl_printf(x->out, ",");
-		ctl_jstr(x->out, "addr", v.addr);
-		ctl_printf(x->out, ",\"port\":%u,\"weight\":%u,", v.port, v.weight);
-		ctl_jstr(x->out, "state", v.state);
-		ctl_printf(x->out, ",");
-		ctl_jstr(x->out, "health", v.health);
-		ctl_printf(x->out, ",");
-		ctl_ju64(x->out, "active_flows", v.active_flows);
-		ctl_printf(x->out, ",");
-		ctl_ju64(x->out, "total_flows", v.total_flows);
-		ctl_printf(x->out, ",");
-		ctl_ju64(x->out, "alloc_failures", v.alloc_failures);
-		ctl_printf(x->out, ",");
-		ctl_ju64(x->out, "health_since_s", v.health_since_s);
-		ctl_printf(x->out, ",");
-		ctl_ju64(x->out, "checks_ok", v.checks_ok);
-		ctl_printf(x->out, ",");
-		ctl_ju64(x->out, "checks_failed", v.checks_failed);
-		ctl_printf(x->out, ",");
-		ctl_jstr(x->out, "last_check", v.last_check);
+		ctl_view_backend_put(&v, ctl_jobj_open(&j, x->out, first));
 		ctl_printf(x->out, "}");
 		first = false;
 	}
@@ -544,6 +545,7 @@ int ctl_show_snat(struct ctl_ctx *x, int argc, char **argv)
 				"TW-REUSES");
 	for (int n = 0; n < CFG_MAX_SNAT; n++) {
 		struct ctl_view_snat v;
+		struct ctl_jobj j;
 
 		if (!c->snat[n].used)
 			continue;
@@ -556,22 +558,7 @@ int ctl_show_snat(struct ctl_ctx *x, int argc, char **argv)
 				    v.alloc_failures, v.tw_reuses);
 			continue;
 		}
-		ctl_printf(x->out, "%s{", first ? "" : ",");
-		ctl_jstr(x->out, "addr", v.addr);
-		ctl_printf(x->out, ",");
-		ctl_jstr(x->out, "ports", v.ports);
-		ctl_printf(x->out, ",");
-		ctl_jstr(x->out, "dev", v.dev);
-		ctl_printf(x->out, ",");
-		ctl_jstr(x->out, "state", v.state);
-		ctl_printf(x->out, ",");
-		ctl_ju64(x->out, "in_use", v.in_use);
-		ctl_printf(x->out, ",");
-		ctl_ju64(x->out, "quarantined", v.quarantined);
-		ctl_printf(x->out, ",");
-		ctl_ju64(x->out, "alloc_failures", v.alloc_failures);
-		ctl_printf(x->out, ",");
-		ctl_ju64(x->out, "tw_reuses", v.tw_reuses);
+		ctl_view_snat_put(&v, ctl_jobj_open(&j, x->out, first));
 		ctl_printf(x->out, "}");
 		first = false;
 	}

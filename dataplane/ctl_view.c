@@ -241,7 +241,11 @@ void ctl_view_service(const struct cfg *c, int s, struct ctl_view_service *v)
 	v->port = ntohs(svc->l4port);
 	v->proto = ctl_proto_name(svc->proto);
 	v->sched = cfg_sched_name(svc->sched);
+	v->tcp = svc->proto == IPPROTO_TCP;
 	v->snat_all = svc->snat_all;
+	for (int n = 0; n < CFG_MAX_SNAT; n++)
+		if (cfg_svc_snat(c, svc, n))
+			ctl_fmt_ip(c->snat[n].ip, v->snat[v->nsnat++]);
 	for (int b = 0; b < CFG_MAX_BACKENDS; b++)
 		if (c->backends[b].used && c->backends[b].svc == s)
 			v->backends++;
@@ -312,4 +316,56 @@ void ctl_view_snat(const struct cfg *c, int n, struct ctl_view_snat *v)
 	v->quarantined = sum.quarantined;
 	v->alloc_failures = ctl_since(v->alloc_failures, base->alloc_failures);
 	v->tw_reuses = ctl_since(v->tw_reuses, base->tw_reuses);
+}
+
+void ctl_view_service_put(const struct ctl_view_service *v, const struct ctl_view_out *o)
+{
+	o->str(o->sink, "name", v->name);
+	o->str(o->sink, "vip", v->vip);
+	o->u64(o->sink, "port", v->port);
+	o->str(o->sink, "proto", v->proto);
+	o->str(o->sink, "sched", v->sched);
+	o->flag(o->sink, "snat_all", v->snat_all);
+	o->addrs(o->sink, "snat", v->snat, v->nsnat);
+	o->u64(o->sink, "backends", v->backends);
+	o->u64(o->sink, "active_flows", v->active_flows);
+	o->u64(o->sink, "total_flows", v->total_flows);
+	o->u64(o->sink, "new_flows_per_s", v->new_flows_per_s);
+	if (!v->tcp)
+		return;
+	o->u64(o->sink, "tw_quarantine", v->tw_quarantine_s);
+	o->flag(o->sink, "tw_quarantine_override", v->tw_quarantine_own);
+	o->flag(o->sink, "ts_rewrite", v->ts_rewrite);
+	o->flag(o->sink, "ts_rewrite_override", v->ts_rewrite_own);
+	o->flag(o->sink, "tw_reuse", v->tw_reuse);
+	o->flag(o->sink, "tw_reuse_override", v->tw_reuse_own);
+}
+
+void ctl_view_backend_put(const struct ctl_view_backend *v, const struct ctl_view_out *o)
+{
+	o->str(o->sink, "service", v->service);
+	o->str(o->sink, "addr", v->addr);
+	o->u64(o->sink, "port", v->port);
+	o->u64(o->sink, "weight", v->weight);
+	o->str(o->sink, "state", v->state);
+	o->str(o->sink, "health", v->health);
+	o->u64(o->sink, "active_flows", v->active_flows);
+	o->u64(o->sink, "total_flows", v->total_flows);
+	o->u64(o->sink, "alloc_failures", v->alloc_failures);
+	o->u64(o->sink, "health_since_s", v->health_since_s);
+	o->u64(o->sink, "checks_ok", v->checks_ok);
+	o->u64(o->sink, "checks_failed", v->checks_failed);
+	o->str(o->sink, "last_check", v->last_check);
+}
+
+void ctl_view_snat_put(const struct ctl_view_snat *v, const struct ctl_view_out *o)
+{
+	o->str(o->sink, "addr", v->addr);
+	o->str(o->sink, "ports", v->ports);
+	o->str(o->sink, "dev", v->dev);
+	o->str(o->sink, "state", v->state);
+	o->u64(o->sink, "in_use", v->in_use);
+	o->u64(o->sink, "quarantined", v->quarantined);
+	o->u64(o->sink, "alloc_failures", v->alloc_failures);
+	o->u64(o->sink, "tw_reuses", v->tw_reuses);
 }

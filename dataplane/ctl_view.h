@@ -58,7 +58,11 @@ struct ctl_view_service {
 	char vip[CTL_ADDR_SIZE];
 	uint16_t port; /* host byte order */
 	const char *proto, *sched;
+	bool tcp;
 	bool snat_all;
+	/* The SNAT addresses the service may use (cfg_svc_snat()), in slot order. */
+	unsigned int nsnat;
+	char snat[CFG_MAX_SNAT][CTL_ADDR_SIZE];
 	unsigned int backends;
 	uint64_t active_flows, total_flows, new_flows_per_s;
 	/* TCP services: the setting in force and whether it is the service's own. */
@@ -103,6 +107,25 @@ struct ctl_view_snat {
 
 /* "show snat": SNAT slot @n, which is in use. */
 void ctl_view_snat(const struct cfg *c, int n, struct ctl_view_snat *v);
+
+/*
+ * Where an entry of "show services|backends|snat" goes, field by field under
+ * its contract key and in the contract's order: a JSON object (ctl_show.c)
+ * or a telemetry dict (telemetry.c). The fields are listed once, in the
+ * ctl_view_*_put() functions, so the two front ends cannot drift apart.
+ */
+struct ctl_view_out {
+	void (*u64)(void *sink, const char *key, uint64_t val);
+	void (*str)(void *sink, const char *key, const char *val);
+	void (*flag)(void *sink, const char *key, bool val);
+	void (*addrs)(void *sink, const char *key, const char (*addr)[CTL_ADDR_SIZE],
+		      unsigned int n);
+	void *sink;
+};
+
+void ctl_view_service_put(const struct ctl_view_service *v, const struct ctl_view_out *o);
+void ctl_view_backend_put(const struct ctl_view_backend *v, const struct ctl_view_out *o);
+void ctl_view_snat_put(const struct ctl_view_snat *v, const struct ctl_view_out *o);
 
 /*
  * Tuples on SNAT address @sip over every lcore's port spaces: held by live

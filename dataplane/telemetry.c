@@ -239,9 +239,26 @@ static int tel_drops(const struct cfg *c, const char *params, struct rte_tel_dat
 	return top.err;
 }
 
-/* A string array of the SNAT addresses service @s may use, as "snat" of @e. */
-static void tel_svc_snat(const struct cfg *c, int s, struct tel_box *e)
+/* A ctl_view_out into a tel_box: flags become 0 or 1, addresses a string array. */
+static void tel_out_u64(void *sink, const char *key, uint64_t val)
 {
+	tel_u64(sink, key, val);
+}
+
+static void tel_out_str(void *sink, const char *key, const char *val)
+{
+	tel_str(sink, key, val);
+}
+
+static void tel_out_flag(void *sink, const char *key, bool val)
+{
+	tel_u64(sink, key, val);
+}
+
+static void tel_out_addrs(void *sink, const char *key, const char (*addr)[CTL_ADDR_SIZE],
+			  unsigned int n)
+{
+	struct tel_box *e = sink;
 	struct rte_tel_data *a = rte_tel_data_alloc();
 	struct tel_box arr = { .d = a, .size = 2 };
 
@@ -250,16 +267,16 @@ static void tel_svc_snat(const struct cfg *c, int s, struct tel_box *e)
 		return;
 	}
 	rte_tel_data_start_array(a, RTE_TEL_STRING_VAL);
-	for (int n = 0; n < CFG_MAX_SNAT; n++) {
-		char ip[CTL_ADDR_SIZE];
+	for (unsigned int i = 0; i < n; i++)
+		tel_box_added(&arr, NULL, tel_json_str_size(addr[i]),
+			      rte_tel_data_add_array_string(a, addr[i]));
+	tel_put(e, key, &arr, TEL_BUDGET);
+}
 
-		if (!cfg_svc_snat(c, &c->services[s], n))
-			continue;
-		ctl_fmt_ip(c->snat[n].ip, ip);
-		tel_box_added(&arr, NULL, tel_json_str_size(ip),
-			      rte_tel_data_add_array_string(a, ip));
-	}
-	tel_put(e, "snat", &arr, TEL_BUDGET);
+static const struct ctl_view_out *tel_out(struct ctl_view_out *o, struct tel_box *e)
+{
+	*o = (struct ctl_view_out){ tel_out_u64, tel_out_str, tel_out_flag, tel_out_addrs, e };
+	return o;
 }
 
 static int tel_services(const struct cfg *c, const char *params, struct rte_tel_data *d)
@@ -272,6 +289,7 @@ static int tel_services(const struct cfg *c, const char *params, struct rte_tel_
 	tel_list_start(&l, d, "services");
 	for (int s = 0; s < CFG_MAX_SERVICES; s++) {
 		struct ctl_view_service v;
+		struct ctl_view_out o;
 		struct tel_box e;
 
 		if (!c->services[s].used || (only >= 0 && s != only))
@@ -281,25 +299,7 @@ static int tel_services(const struct cfg *c, const char *params, struct rte_tel_
 		tel_box_new(&e);
 		if (e.d != NULL) {
 			ctl_view_service(c, s, &v);
-			tel_str(&e, "name", v.name);
-			tel_str(&e, "vip", v.vip);
-			tel_u64(&e, "port", v.port);
-			tel_str(&e, "proto", v.proto);
-			tel_str(&e, "sched", v.sched);
-			tel_u64(&e, "snat_all", v.snat_all);
-			tel_svc_snat(c, s, &e);
-			tel_u64(&e, "backends", v.backends);
-			tel_u64(&e, "active_flows", v.active_flows);
-			tel_u64(&e, "total_flows", v.total_flows);
-			tel_u64(&e, "new_flows_per_s", v.new_flows_per_s);
-			if (c->services[s].proto == IPPROTO_TCP) {
-				tel_u64(&e, "tw_quarantine", v.tw_quarantine_s);
-				tel_u64(&e, "tw_quarantine_override", v.tw_quarantine_own);
-				tel_u64(&e, "ts_rewrite", v.ts_rewrite);
-				tel_u64(&e, "ts_rewrite_override", v.ts_rewrite_own);
-				tel_u64(&e, "tw_reuse", v.tw_reuse);
-				tel_u64(&e, "tw_reuse_override", v.tw_reuse_own);
-			}
+			ctl_view_service_put(&v, tel_out(&o, &e));
 		}
 		tel_list_put(&l, &e);
 	}
@@ -317,6 +317,7 @@ static int tel_backends(const struct cfg *c, const char *params, struct rte_tel_
 	for (int b = ctl_view_backend_next(c, only, -1); b >= 0;
 	     b = ctl_view_backend_next(c, only, b)) {
 		struct ctl_view_backend v;
+		struct ctl_view_out o;
 		struct tel_box e;
 
 		if (!tel_list_next(&l))
@@ -324,19 +325,7 @@ static int tel_backends(const struct cfg *c, const char *params, struct rte_tel_
 		tel_box_new(&e);
 		if (e.d != NULL) {
 			ctl_view_backend(c, b, &v);
-			tel_str(&e, "service", v.service);
-			tel_str(&e, "addr", v.addr);
-			tel_u64(&e, "port", v.port);
-			tel_u64(&e, "weight", v.weight);
-			tel_str(&e, "state", v.state);
-			tel_str(&e, "health", v.health);
-			tel_u64(&e, "active_flows", v.active_flows);
-			tel_u64(&e, "total_flows", v.total_flows);
-			tel_u64(&e, "alloc_failures", v.alloc_failures);
-			tel_u64(&e, "health_since_s", v.health_since_s);
-			tel_u64(&e, "checks_ok", v.checks_ok);
-			tel_u64(&e, "checks_failed", v.checks_failed);
-			tel_str(&e, "last_check", v.last_check);
+			ctl_view_backend_put(&v, tel_out(&o, &e));
 		}
 		tel_list_put(&l, &e);
 	}
@@ -352,6 +341,7 @@ static int tel_snat(const struct cfg *c, const char *params, struct rte_tel_data
 	tel_list_start(&l, d, "snat");
 	for (int n = 0; n < CFG_MAX_SNAT; n++) {
 		struct ctl_view_snat v;
+		struct ctl_view_out o;
 		struct tel_box e;
 
 		if (!c->snat[n].used)
@@ -361,14 +351,7 @@ static int tel_snat(const struct cfg *c, const char *params, struct rte_tel_data
 		tel_box_new(&e);
 		if (e.d != NULL) {
 			ctl_view_snat(c, n, &v);
-			tel_str(&e, "addr", v.addr);
-			tel_str(&e, "ports", v.ports);
-			tel_str(&e, "dev", v.dev);
-			tel_str(&e, "state", v.state);
-			tel_u64(&e, "in_use", v.in_use);
-			tel_u64(&e, "quarantined", v.quarantined);
-			tel_u64(&e, "alloc_failures", v.alloc_failures);
-			tel_u64(&e, "tw_reuses", v.tw_reuses);
+			ctl_view_snat_put(&v, tel_out(&o, &e));
 		}
 		tel_list_put(&l, &e);
 	}
